@@ -1,0 +1,1 @@
+"""A stateful mock of the Leads API, served from `openapi.yaml` by Connexion."""
