@@ -1,0 +1,165 @@
+"""How fast the mock answers, next to a plain Starlette app measured in the same run.
+
+Drives each server over HTTP from a second process with wrk (Debian package `wrk`), on
+127.0.0.1, bounded in time, and prints requests/s, p50 and p99 per scenario plus the
+ratio to plain Starlette. Run by hand: `make bench` or `python benchmarks/mock_speed.py`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+API_KEY = "bench-key"
+PLAIN_STARLETTE_APP = '''
+import json, sys
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+LEADS = {}
+async def get_lead(request):
+    lead = LEADS.get(request.path_params["id"])
+    if lead is None:
+        return Response(b'{"success":false}', status_code=404, media_type="application/json")
+    return Response(json.dumps({"success": True, "data": lead}), media_type="application/json")
+async def put_lead(request):
+    lead = await request.json()
+    LEADS[lead["id"]] = lead
+    return Response(b"{}", media_type="application/json")
+app = Starlette(routes=[Route("/v1/leads/{id}", get_lead, methods=["GET"]), Route("/v1/leads/{id}", put_lead, methods=["PUT"])])
+'''
+CREATE_SCRIPT = '''
+wrk.method = "POST"
+wrk.body = '{"name": "Bench Lead", "email": "bench@example.com", "lead_type": "seller", "budget": 500000}'
+wrk.headers["Content-Type"] = "application/json"
+'''
+
+
+@dataclass
+class Result:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except Exception:
+            time.sleep(0.1)
+    raise RuntimeError(f"server at {url} did not come up")
+
+
+@contextmanager
+def running(command: list[str], health_url: str, cwd: Path = ROOT) -> Iterator[None]:
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_up(health_url)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def to_ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, seconds: int, connections: int, script: str | None = None) -> Result:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"X-API-Key: {API_KEY}"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        if script:
+            lua.write(script)
+            command += ["-s", lua.name]
+    output = subprocess.run(command + [url], capture_output=True, text=True, timeout=seconds + 30).stdout
+    os.unlink(lua.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50 = to_ms(re.search(r"50%\s+(\S+)", output).group(1))
+    p99 = to_ms(re.search(r"99%\s+(\S+)", output).group(1))
+    if re.search(r"Non-2xx or 3xx responses", output):
+        raise RuntimeError(f"errors while benchmarking {url}:\n{output}")
+    return Result(rps, p50, p99)
+
+
+def first_lead_id(base: str, query: str = "") -> str:
+    request = urllib.request.Request(f"{base}/v1/leads?limit=1{query}", headers={"X-API-Key": API_KEY})
+    return json.load(urllib.request.urlopen(request))["data"]["leads"][0]["id"]
+
+
+def print_row(name: str, result: Result, baseline: Result | None = None) -> None:
+    ratio = f"{result.requests_per_second / baseline.requests_per_second:6.2f}x" if baseline else "      "
+    print(f"{name:<44} {result.requests_per_second:>9.0f} req/s  p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  {ratio}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=5, help="duration of each wrk run")
+    parser.add_argument("--connections", type=int, default=10)
+    parser.add_argument("--large", type=int, default=100_000, help="leads in the large data set")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install wrk")
+    python = sys.executable
+    print(f"wrk, 1 thread, {args.connections} connections, {args.seconds} s per scenario, 127.0.0.1, single server process\n")
+
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        app_file = Path(tmp) / "plain_app.py"
+        app_file.write_text(PLAIN_STARLETTE_APP)
+        lead = {"id": "f2b8d4a6-3c5e-4f7a-9b1d-8e0c6a4f2d9b", "name": "Rachel Kim", "status": "new"}
+        base = f"http://127.0.0.1:{port}"
+        command = [python, "-m", "uvicorn", "plain_app:app", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+        with running(command, base + "/v1/leads/none", cwd=Path(tmp)):
+            urllib.request.urlopen(urllib.request.Request(
+                f"{base}/v1/leads/{lead['id']}", data=json.dumps(lead).encode(), method="PUT"))
+            plain = wrk(f"{base}/v1/leads/{lead['id']}", args.seconds, args.connections)
+    print_row("plain Starlette, get by id from a dict", plain)
+
+    results: dict[str, Result] = {}
+    for size in (100, args.large):
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        command = [python, "-m", "mock_server", "--port", str(port), "--api-key", API_KEY,
+                   "--generate", str(size), "--seed", "1", "--rate-limit", "1000000000/minute"]
+        started = time.monotonic()
+        with running(command, base + "/healthz"):
+            startup = time.monotonic() - started
+            lead_id = first_lead_id(base)
+            results[f"get by id ({size} leads)"] = wrk(f"{base}/v1/leads/{lead_id}", args.seconds, args.connections)
+            results[f"list, 2 filters, limit 25 ({size} leads)"] = wrk(
+                f"{base}/v1/leads?status=contacted&interest_level=hot&limit=25", args.seconds, args.connections)
+            results[f"list, page 3 of all ({size} leads)"] = wrk(
+                f"{base}/v1/leads?page=3&limit=25", args.seconds, args.connections)
+            results[f"create ({size} leads)"] = wrk(f"{base}/v1/leads", args.seconds, args.connections, CREATE_SCRIPT)
+        print(f"mock with {size} leads started in {startup:.1f} s")
+    for name, result in results.items():
+        print_row("mock: " + name, result, plain)
+    small, large = results["list, 2 filters, limit 25 (100 leads)"], results[f"list, 2 filters, limit 25 ({args.large} leads)"]
+    print(f"\nlist at {args.large} leads vs 100 leads: {large.requests_per_second / small.requests_per_second:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
