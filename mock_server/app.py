@@ -1,0 +1,138 @@
+"""The app factory: the spec routes every operation to `LeadsApi`, through an explicit middleware stack."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+from collections.abc import AsyncIterator, Callable
+from functools import lru_cache, partial
+from pathlib import Path
+from typing import Any
+
+import connexion
+import yaml
+from connexion.middleware.context import ContextMiddleware
+from connexion.middleware.exceptions import ExceptionMiddleware
+from connexion.middleware.lifespan import LifespanMiddleware
+from connexion.middleware.routing import RoutingMiddleware
+from connexion.middleware.security import SecurityMiddleware
+from connexion.middleware.server_error import ServerErrorMiddleware
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from .access_log import AccessLog
+from .admin import AdminMiddleware, admin_routes
+from .auth import ApiKeys
+from .config import Runtime, Settings
+from .dataset import load_dataset
+from .errors import ErrorTranslator
+from .faults import FaultMiddleware
+from .journal import Journal, JournalMiddleware
+from .leads import LeadsApi, OperationResolver
+from .persistence import StateFile, StateSaver
+from .ratelimit import RateLimiter, RateLimitMiddleware
+from .request_validation import RequestValidationMiddleware
+from .routes import AllowedMethods, NoTrailingSlash
+from .store import LeadStore
+from .validation import VALIDATOR_MAP
+
+SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
+BASE_PATH = "/v1"
+EXPOSED_HEADERS = ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After", "Preference-Applied"]
+logger = logging.getLogger("mock_server")
+
+
+@lru_cache(maxsize=1)
+def _parsed_spec() -> dict[str, Any]:
+    with SPEC_PATH.open(encoding="utf-8") as file:
+        return yaml.load(file, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def load_spec() -> dict[str, Any]:
+    """A private copy of openapi.yaml (Connexion mutates what it is given)."""
+    return copy.deepcopy(_parsed_spec())
+
+
+class MockApp(connexion.AsyncApp):
+    """The Connexion app plus what the mock's other parts need to reach at run time."""
+
+    settings: Settings
+    runtime: Runtime
+    api_keys: ApiKeys
+    store: LeadStore
+    rate_limiter: RateLimiter
+    journal: Journal
+    shutdown_hooks: list[Callable[[], Any]]
+
+
+def create_app(settings: Settings | None = None) -> MockApp:
+    """A new, independent mock: its own store, keys, limits and middleware stack."""
+    settings = settings or Settings()
+    runtime = Runtime.from_settings(settings)
+    api_keys = ApiKeys(settings.api_keys)
+    store = LeadStore(load_dataset(settings), owner_id=api_keys.user_for(settings.api_keys[0]) or "")
+    limiter = RateLimiter(runtime)
+    state_file = StateFile(settings.state_file) if settings.state_file else None
+    saved = state_file.load() if state_file else None
+    if saved is not None:
+        store.restore(saved)
+    journal = Journal()
+    spec = load_spec()
+    translator = ErrorTranslator(AllowedMethods(spec["paths"], BASE_PATH))
+    shutdown_hooks: list[Callable[[], Any]] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        logger.info("leads mock ready: %d API key(s), revision %d", len(api_keys.keys), store.revision)
+        saver = StateSaver(state_file, store) if state_file else None
+        if saver:
+            saver.start()
+        try:
+            yield
+        finally:
+            if saver:
+                await saver.stop()
+            for hook in reversed(shutdown_hooks):
+                hook()
+            logger.info("leads mock stopped at revision %d", store.revision)
+
+    # Outermost first. Error envelopes come from ExceptionMiddleware, so whatever must also
+    # touch error answers (CORS, rate-limit headers, logging) sits outside it.
+    middlewares = [
+        AccessLog,
+        partial(JournalMiddleware, journal=journal),
+        partial(ServerErrorMiddleware, handler=translator.unexpected),
+        partial(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
+                allow_headers=["X-API-Key", "Content-Type", "Authorization", "Prefer"],
+                expose_headers=EXPOSED_HEADERS, max_age=600),
+        partial(AdminMiddleware, routes=admin_routes(
+            store, journal, runtime, settings.admin_token, api_keys=api_keys.keys, on_reset=limiter.reset)),
+        partial(RateLimitMiddleware, limiter=limiter, api_keys=api_keys),
+        partial(FaultMiddleware, runtime=runtime),
+        ExceptionMiddleware,
+        partial(NoTrailingSlash, base_path=BASE_PATH, docs_prefix=f"{BASE_PATH}/ui/"),
+        SwaggerUIMiddleware,
+        RoutingMiddleware,
+        SecurityMiddleware,
+        RequestValidationMiddleware,
+        LifespanMiddleware,
+        ContextMiddleware,
+    ]
+    app = MockApp(
+        __name__, lifespan=lifespan, middlewares=middlewares, validate_responses=False,
+        validator_map=VALIDATOR_MAP, security_map=api_keys.security_map(),
+    )
+    app.settings, app.runtime, app.api_keys, app.store = settings, runtime, api_keys, store
+    app.rate_limiter, app.shutdown_hooks, app.journal = limiter, shutdown_hooks, journal
+    app.add_api(spec, base_path=BASE_PATH, resolver=OperationResolver(LeadsApi(store)))
+    app.add_url_rule("/healthz", "healthz", _healthz, methods=["GET"])
+    translator.install(app)
+    return app
+
+
+async def _healthz(_request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})

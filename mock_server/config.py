@@ -1,0 +1,208 @@
+"""Start-up settings (flags over `LEADS_MOCK_*` environment over defaults) and run-time knobs."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_FIXTURES = PACKAGE_DIR.parent / "fixtures" / "leads.json"
+DEFAULT_API_KEY = "leads-mock-key"
+DEFAULT_SEED = 20260701
+ENV_PREFIX = "LEADS_MOCK_"
+WINDOW_UNITS = {"second": 1, "minute": 60, "hour": 3600}
+MAX_GENERATED_LEADS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the mock is started with; read once, never changed."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    api_keys: tuple[str, ...] = (DEFAULT_API_KEY,)
+    fixtures: Path | None = DEFAULT_FIXTURES
+    generate: int | None = None
+    seed: int = DEFAULT_SEED
+    state_file: Path | None = None
+    cors_origins: tuple[str, ...] = ("*",)
+    admin_token: str | None = None
+    latency_ms: tuple[int, int] | None = None
+    error_rate: float = 0.0
+    rate_limit: int = 2000
+    rate_window_seconds: int = 60
+
+
+@dataclass
+class Runtime:
+    """Knobs that the admin API may change while the mock runs; read on every request."""
+
+    latency_ms: tuple[int, int] | None
+    error_rate: float
+    rate_limit: int
+    rate_window_seconds: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        return cls(settings.latency_ms, settings.error_rate, settings.rate_limit, settings.rate_window_seconds)
+
+
+def parse_port(text: str) -> int:
+    port = _parse_int(text, "port")
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0..65535, got {text!r}")
+    return port
+
+
+def parse_api_key(text: str) -> str:
+    if not text.strip() or text != text.strip():
+        raise argparse.ArgumentTypeError(f"an API key must be non-empty without surrounding spaces, got {text!r}")
+    return text
+
+
+def parse_existing_file(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return path
+
+
+def parse_count(text: str) -> int:
+    count = _parse_int(text, "lead count")
+    if not 0 <= count <= MAX_GENERATED_LEADS:
+        raise argparse.ArgumentTypeError(f"lead count must be 0..{MAX_GENERATED_LEADS}, got {text!r}")
+    return count
+
+
+def parse_seed(text: str) -> int:
+    return _parse_int(text, "seed")
+
+
+def parse_origin(text: str) -> str:
+    origin = text.strip()
+    scheme, _, rest = origin.partition("://")
+    if origin != "*" and (scheme not in ("http", "https") or not rest or "/" in rest):
+        raise argparse.ArgumentTypeError(f"an origin is '*' or scheme://host[:port], got {text!r}")
+    return origin
+
+
+def parse_latency(text: str) -> tuple[int, int]:
+    low, dash, high = text.strip().partition("-")
+    try:
+        bounds = (int(low), int(high)) if dash and low.isdigit() and high.isdigit() else None
+    except ValueError:
+        bounds = None
+    if bounds is None or bounds[0] > bounds[1] or bounds[1] > 600_000:
+        raise argparse.ArgumentTypeError(f"latency is MIN-MAX in milliseconds (e.g. 50-300), got {text!r}")
+    return bounds
+
+
+def parse_error_rate(text: str) -> float:
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = math.nan
+    if not 0.0 <= rate <= 1.0:
+        raise argparse.ArgumentTypeError(f"error rate must be a number from 0 to 1, got {text!r}")
+    return rate
+
+
+def parse_rate_limit(text: str) -> tuple[int, int]:
+    """`N/UNIT` -> (requests, window seconds)."""
+    count, slash, unit = text.strip().partition("/")
+    window = WINDOW_UNITS.get(unit.strip().lower().removesuffix("s")) if slash else None
+    count = count.strip()
+    if window is None or not (count.isascii() and count.isdigit()) or int(count) < 1:
+        raise argparse.ArgumentTypeError(f"rate limit is N/UNIT with N >= 1, UNIT second|minute|hour, got {text!r}")
+    return int(count), window
+
+
+def _parse_int(text: str, what: str) -> int:
+    stripped = text.strip()
+    if not stripped.lstrip("-").isdigit() or not stripped.isascii():
+        raise argparse.ArgumentTypeError(f"{what} must be an integer, got {text!r}")
+    return int(stripped)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="leads-mock",
+        description="A stateful mock of the Leads API. Every flag falls back to LEADS_MOCK_<NAME> in the environment.",
+    )
+    add = parser.add_argument
+    add("--host", help="interface to listen on (default 127.0.0.1; env LEADS_MOCK_HOST)")
+    add("--port", type=parse_port, help="port, 0 picks a free one (default 8080; env LEADS_MOCK_PORT)")
+    add("--api-key", dest="api_keys", action="append", type=parse_api_key, metavar="KEY",
+        help=f"accepted API key, repeatable; the first owns the initial data (default {DEFAULT_API_KEY}; "
+             "env LEADS_MOCK_API_KEYS, comma-separated)")
+    add("--fixtures", type=parse_existing_file, metavar="PATH",
+        help="JSON data set {leads, contacts, clients} (default fixtures/leads.json; env LEADS_MOCK_FIXTURES)")
+    add("--generate", type=parse_count, metavar="N", help="generate N leads instead of loading fixtures "
+        "(env LEADS_MOCK_GENERATE)")
+    add("--seed", type=parse_seed, metavar="S",
+        help=f"seed for --generate (default {DEFAULT_SEED}; env LEADS_MOCK_SEED)")
+    add("--state-file", metavar="PATH", help="persist the state to this file (env LEADS_MOCK_STATE_FILE)")
+    add("--cors-origin", dest="cors_origins", action="append", type=parse_origin, metavar="ORIGIN",
+        help="allowed CORS origin, repeatable (default any; env LEADS_MOCK_CORS_ORIGINS, comma-separated)")
+    add("--admin-token", metavar="TOKEN", help="token for the /__mock/ control routes (env LEADS_MOCK_ADMIN_TOKEN)")
+    add("--latency", type=parse_latency, metavar="MIN-MAX", help="added latency in ms, e.g. 50-300 "
+        "(env LEADS_MOCK_LATENCY)")
+    add("--error-rate", type=parse_error_rate, metavar="FLOAT", help="share of requests answered 500, 0..1 "
+        "(env LEADS_MOCK_ERROR_RATE)")
+    add("--rate-limit", type=parse_rate_limit, metavar="N/UNIT", help="requests per key and window "
+        "(default 2000/minute; env LEADS_MOCK_RATE_LIMIT)")
+    return parser
+
+
+def _from_env(parser: argparse.ArgumentParser, env: Mapping[str, str], name: str, parse: Callable[[str], Any]) -> Any:
+    raw = env.get(ENV_PREFIX + name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return parse(raw)
+    except argparse.ArgumentTypeError as error:
+        parser.error(f"{ENV_PREFIX}{name}: {error}")  # exits 2, like a bad flag
+
+
+def _list_from_env(parser: argparse.ArgumentParser, env: Mapping[str, str], name: str,
+                   parse: Callable[[str], str]) -> tuple[str, ...] | None:
+    items = _from_env(parser, env, name, lambda raw: tuple(parse(p.strip()) for p in raw.split(",") if p.strip()))
+    if items == ():
+        parser.error(f"{ENV_PREFIX}{name}: give at least one value, comma-separated")
+    return items
+
+
+def _first(*values: Any) -> Any:
+    return next((value for value in values if value is not None), None)
+
+
+def load_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> Settings:
+    """Flags over environment over defaults. Bad values print a message and exit 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    defaults = Settings()
+    rate = _first(args.rate_limit, _from_env(parser, env, "RATE_LIMIT", parse_rate_limit))
+    fixtures = _first(args.fixtures, _from_env(parser, env, "FIXTURES", parse_existing_file), defaults.fixtures)
+    state_file = _first(args.state_file, env.get(ENV_PREFIX + "STATE_FILE") or None)
+    keys = _first(args.api_keys, _list_from_env(parser, env, "API_KEYS", parse_api_key), defaults.api_keys)
+    origins = _first(args.cors_origins, _list_from_env(parser, env, "CORS_ORIGINS", parse_origin),
+                     defaults.cors_origins)
+    return Settings(
+        host=_first(args.host, env.get(ENV_PREFIX + "HOST") or None, defaults.host),
+        port=_first(args.port, _from_env(parser, env, "PORT", parse_port), defaults.port),
+        api_keys=tuple(dict.fromkeys(keys)),  # repeated keys collapse, order kept
+        fixtures=fixtures,
+        generate=_first(args.generate, _from_env(parser, env, "GENERATE", parse_count)),
+        seed=_first(args.seed, _from_env(parser, env, "SEED", parse_seed), defaults.seed),
+        state_file=Path(state_file).expanduser() if state_file else None,
+        cors_origins=tuple(dict.fromkeys(origins)),
+        admin_token=_first(args.admin_token, env.get(ENV_PREFIX + "ADMIN_TOKEN") or None),
+        latency_ms=_first(args.latency, _from_env(parser, env, "LATENCY", parse_latency)),
+        error_rate=_first(args.error_rate, _from_env(parser, env, "ERROR_RATE", parse_error_rate), 0.0),
+        rate_limit=rate[0] if rate else defaults.rate_limit,
+        rate_window_seconds=rate[1] if rate else defaults.rate_window_seconds,
+    )

@@ -1,0 +1,207 @@
+"""Fault injection on the Leads API routes: the `Prefer` header per request, chaos settings globally."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Protocol
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import ApiError, error_response, issue
+
+API_PATH = "/v1/leads"
+MAX_DELAY_MS = 30_000
+MAX_PEEKED_BODY = 1024 * 1024
+# Status -> the spec's error code. Every other status answers SERVER_ERROR, the only code in the
+# spec's ErrorCode enum that is not tied to one status.
+ERROR_CODES = {
+    400: "VALIDATION_ERROR",
+    401: "INVALID_API_KEY",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "VERSION_CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "RATE_LIMIT_EXCEEDED",
+}
+_ALLOWED_METHODS = (
+    (re.compile(r"/v1/leads"), "GET, POST"),
+    (re.compile(r"/v1/leads/[^/]+"), "GET, PUT, DELETE"),
+    (re.compile(r"/v1/leads/[^/]+/convert"), "POST"),
+)
+
+
+class FaultSettings(Protocol):
+    latency_ms: tuple[int, int] | None
+    error_rate: float
+    rate_window_seconds: int
+
+
+def is_leads_path(path: str) -> bool:
+    """True for the API's own routes, `/v1/leads` and everything below it."""
+    return path == API_PATH or path.startswith(API_PATH + "/")
+
+
+class InjectedFault(ApiError):
+    """An error answer the caller or the chaos settings asked for; any status, any code."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any, headers: dict[str, str]) -> None:
+        super().__init__(message, details, headers)
+        self.status, self.code = status, code
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """The preferences of a request this middleware acts on; None where absent or unusable."""
+
+    code: int | None = None
+    delay_ms: int | None = None
+
+
+def parse_prefer(values: list[str]) -> Preferences:
+    """Read `code` and `delay` from the `Prefer` header values, Prism's syntax (`code=503, delay=100`).
+
+    RFC 7240 says a server ignores preferences it does not understand, and only the first
+    occurrence of a preference counts. A malformed `code` (not a 4xx/5xx status) or `delay` (not
+    a whole number of milliseconds) is treated the same way: ignored, the request is served as
+    if it were absent. A delay above MAX_DELAY_MS is clamped, not ignored: the caller asked to wait.
+    """
+    seen: dict[str, str] = {}
+    for value in values:
+        for preference in value.split(","):
+            name, _, raw = preference.split(";", 1)[0].partition("=")
+            name, raw = name.strip().lower(), raw.strip()
+            if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+                raw = raw[1:-1]
+            seen.setdefault(name, raw)
+    code = _whole_number(seen.get("code", ""))
+    delay = _whole_number(seen.get("delay", ""))
+    return Preferences(
+        code=code if code is not None and 400 <= code <= 599 else None,
+        delay_ms=min(delay, MAX_DELAY_MS) if delay is not None else None,
+    )
+
+
+def _whole_number(raw: str) -> int | None:
+    if not (raw.isascii() and raw.isdigit()):
+        return None
+    return int(raw) if len(raw) <= 9 else 10**9  # int() refuses very long digit strings
+
+
+class FaultMiddleware:
+    """Pure ASGI middleware that delays or fails `/v1/leads*` requests on demand.
+
+    `Prefer: delay=N` replaces the global latency for its request; `Prefer: code=N` wins over
+    the global error rate. Failures answer before the wrapped app runs, so nothing changes.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        runtime: FaultSettings,
+        *,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.rng = rng or random.Random()
+        self.sleep = sleep
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_leads_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        prefer = parse_prefer([v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"prefer"])
+        applied: list[str] = []
+        if prefer.delay_ms is not None:
+            delay_ms: float = prefer.delay_ms
+            applied.append(f"delay={prefer.delay_ms}")
+        else:
+            delay_ms = self._random_latency()
+        if delay_ms > 0:
+            await self.sleep(delay_ms / 1000)
+
+        if prefer.code is not None:
+            applied.append(f"code={prefer.code}")
+            reason = f"Prefer: code={prefer.code}"
+            await self._fail(prefer.code, reason, applied, scope, receive, send)
+        elif self.runtime.error_rate > 0 and self.rng.random() < self.runtime.error_rate:
+            await self._fail(500, f"error_rate {self.runtime.error_rate}", applied, scope, receive, send)
+        elif applied:
+            await self.app(scope, receive, _with_header(send, b"preference-applied", ", ".join(applied)))
+        else:
+            await self.app(scope, receive, send)
+
+    def _random_latency(self) -> float:
+        if self.runtime.latency_ms is None:
+            return 0.0
+        low, high = self.runtime.latency_ms
+        return self.rng.uniform(low, high)
+
+    async def _fail(
+        self, status: int, reason: str, applied: list[str], scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        path = scope["path"]
+        code = ERROR_CODES.get(status, "SERVER_ERROR")
+        headers = {"Preference-Applied": ", ".join(applied)} if applied else {}
+        details: Any = None
+        if status == 400:
+            details = [issue("Prefer", "header", f"Injected by the mock ({reason})")]
+        elif status == 405:
+            allow = next((methods for shape, methods in _ALLOWED_METHODS if shape.fullmatch(path)), None)
+            if allow:
+                headers["Allow"] = allow
+        elif status == 409 and path.endswith("/convert"):
+            code = "ALREADY_CONVERTED"
+        elif status == 409:
+            attempted = await _attempted_version(receive)
+            details = {"currentVersion": attempted + 1, "attemptedVersion": attempted}
+        elif status == 429:
+            headers["Retry-After"] = str(self.runtime.rate_window_seconds)
+        message = f"{_phrase(status)} (fault injected by the mock: {reason})"
+        await error_response(InjectedFault(status, code, message, details, headers))(scope, receive, send)
+
+
+async def _attempted_version(receive: Receive) -> int:
+    """The `version` the request body carries (so an injected conflict looks real), else 1."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_PEEKED_BODY:
+            return 1
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    try:
+        version = json.loads(b"".join(chunks)).get("version")
+    except (ValueError, RecursionError, AttributeError):
+        return 1
+    return version if isinstance(version, int) and not isinstance(version, bool) and version >= 1 else 1
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a code the standard library does not name, such as 599
+        return "Error"
+
+
+def _with_header(send: Send, name: bytes, value: str) -> Send:
+    async def send_with_header(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (name, value.encode("latin-1"))]}
+        await send(message)
+
+    return send_with_header

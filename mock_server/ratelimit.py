@@ -1,0 +1,99 @@
+"""Fixed-window rate limiting per API key (per client address without a valid key), with RateLimit headers."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .auth import ApiKeys
+from .config import Runtime
+from .errors import RateLimitExceeded, error_response
+
+API_PREFIX = "/v1"
+UNLIMITED_PREFIXES = ("/v1/ui", "/v1/openapi.json", "/v1/openapi.yaml")  # the docs, not the API
+_PURGE_AT = 10_000  # buckets; expired ones are dropped past this many
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int  # whole seconds to the end of the window, rounded up
+
+    def headers(self) -> dict[str, str]:
+        headers = {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(self.remaining),
+                   "RateLimit-Reset": str(self.reset)}
+        if not self.allowed:
+            headers["Retry-After"] = str(self.reset)
+        return headers
+
+
+class RateLimiter:
+    """Windows start at a bucket's first request; limits are read from `Runtime` on every hit."""
+
+    def __init__(self, runtime: Runtime, clock: Callable[[], float] = time.monotonic) -> None:
+        self.runtime = runtime
+        self.clock = clock
+        self._windows: dict[str, list[float]] = {}  # bucket -> [window start, requests counted]
+
+    def hit(self, bucket: str) -> Decision:
+        now = self.clock()
+        limit, length = self.runtime.rate_limit, self.runtime.rate_window_seconds
+        window = self._windows.get(bucket)
+        if window is None or now >= window[0] + length:
+            if len(self._windows) >= _PURGE_AT:
+                self._purge(now, length)
+            window = self._windows[bucket] = [now, 0]
+        reset = max(1, math.ceil(window[0] + length - now))
+        if window[1] >= limit:
+            return Decision(False, limit, 0, reset)  # a refused request does not count
+        window[1] += 1
+        return Decision(True, limit, int(limit - window[1]), reset)
+
+    def reset(self) -> None:
+        self._windows.clear()
+
+    def _purge(self, now: float, length: int) -> None:
+        self._windows = {bucket: w for bucket, w in self._windows.items() if now < w[0] + length}
+
+
+class RateLimitMiddleware:
+    """Answers 429 before anything else, and stamps the RateLimit headers on every API answer."""
+
+    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, api_keys: ApiKeys) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.api_keys = api_keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not (path == API_PREFIX or path.startswith(API_PREFIX + "/")) or path.startswith(UNLIMITED_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        key = Headers(scope=scope).get("x-api-key")
+        if self.api_keys.user_for(key) is not None:
+            bucket = f"key:{key}"
+        else:
+            client = scope.get("client")
+            bucket = f"address:{client[0] if client else 'unknown'}"
+        decision = self.limiter.hit(bucket)
+        if not decision.allowed:
+            refusal = error_response(RateLimitExceeded(decision.reset, headers=decision.headers()))
+            await refusal(scope, receive, send)
+            return
+        extra = decision.headers()
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in extra.items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

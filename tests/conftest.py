@@ -1,0 +1,152 @@
+"""Shared helpers for the mock's tests: apps over ASGI, a live server over real HTTP, spec checks."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from openapi_schema_validator import OAS30Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
+
+from mock_server.app import create_app, load_spec
+from mock_server.config import Settings
+
+KEY = "leads-mock-key"
+OTHER_KEY = "other-tenant-key"
+RACHEL_ID = "f2b8d4a6-3c5e-4f7a-9b1d-8e0c6a4f2d9b"  # the newest fixture lead: new, warm, budget 380000
+TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+TEST_SETTINGS = Settings(api_keys=(KEY, OTHER_KEY), rate_limit=100_000)
+_NO_KEY = object()
+
+
+class ApiClient:
+    """Synchronous requests to an app over ASGI; the API key is sent unless `key=None`."""
+
+    def __init__(self, app: Any, key: str | None = KEY, address: str = "127.0.0.1") -> None:
+        self.app, self.key, self.address = app, key, address
+
+    def request(self, method: str, path: str, *, key: Any = _NO_KEY, headers: dict[str, str] | None = None,
+                **kwargs: Any) -> httpx.Response:
+        sent = dict(headers or {})
+        key = self.key if key is _NO_KEY else key
+        if key is not None:
+            sent.setdefault("X-API-Key", key)
+
+        async def send() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app, client=(self.address, 50000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+                return await client.request(method, path, headers=sent, **kwargs)
+
+        return asyncio.run(send())
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", path, **kwargs)
+
+    def create(self, **fields: Any) -> dict[str, Any]:
+        response = self.post("/v1/leads", json={"name": "Jordan Lee", **fields})
+        assert response.status_code == 201, response.text
+        return response.json()["data"]
+
+
+def make_app(**changes: Any) -> Any:
+    return create_app(replace(TEST_SETTINGS, **changes))
+
+
+@pytest.fixture
+def app() -> Any:
+    return make_app()
+
+
+@pytest.fixture
+def api(app: Any) -> ApiClient:
+    return ApiClient(app)
+
+
+@pytest.fixture
+def other(app: Any) -> ApiClient:
+    """The same app, as another API key's user."""
+    return ApiClient(app, key=OTHER_KEY)
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The error envelope, as JSON, with the expected status and code; returns `error`."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"success", "error", "timestamp"}
+    assert body["success"] is False and TIMESTAMP.fullmatch(body["timestamp"])
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return body["error"]
+
+
+def issues(response: httpx.Response) -> dict[str, tuple[str, str]]:
+    """VALIDATION_ERROR details as {field: (location, message)}."""
+    error = assert_error(response, 400, "VALIDATION_ERROR")
+    return {item["field"]: (item["location"], item["message"]) for item in error["details"]}
+
+
+class SpecChecker:
+    """Validates answers against the response schemas of openapi.yaml (nullable and formats included)."""
+
+    def __init__(self) -> None:
+        self.spec = load_spec()
+        self.registry = Registry().with_resource("urn:spec", Resource(self.spec, specification=DRAFT4))
+
+    def check(self, response: httpx.Response, path: str, method: str) -> None:
+        assert response.headers["content-type"] == "application/json"
+        declared = self.spec["paths"][path][method.lower()]["responses"][str(response.status_code)]
+        if "$ref" in declared:
+            declared = self.spec["components"]["responses"][declared["$ref"].rsplit("/", 1)[1]]
+        schema = {"$ref": "urn:spec" + declared["content"]["application/json"]["schema"]["$ref"]}
+        validator = OAS30Validator(schema, registry=self.registry, format_checker=OAS30Validator.FORMAT_CHECKER)
+        errors = sorted(validator.iter_errors(response.json()), key=str)
+        assert not errors, f"{method} {path} {response.status_code}: {errors[0].message}"
+        for header in ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"):
+            assert response.headers[header].isdigit()
+
+
+@pytest.fixture(scope="session")
+def spec_checker() -> SpecChecker:
+    return SpecChecker()
+
+
+@pytest.fixture
+def live_server() -> Iterator[tuple[str, Any]]:
+    """(base URL, app) of the mock served by uvicorn on 127.0.0.1 and a free port, in a thread."""
+    app = make_app()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the live server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        sock.close()

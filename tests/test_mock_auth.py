@@ -1,0 +1,60 @@
+"""API keys: missing, empty and unknown keys, one user per key, and what needs no key."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from conftest import KEY, OTHER_KEY, RACHEL_ID, ApiClient, assert_error
+from mock_server.auth import ApiKeys
+from mock_server.store import user_id_for
+
+OPERATIONS = [("GET", "/v1/leads"), ("POST", "/v1/leads"), ("GET", f"/v1/leads/{RACHEL_ID}"),
+              ("PUT", f"/v1/leads/{RACHEL_ID}"), ("DELETE", f"/v1/leads/{RACHEL_ID}"),
+              ("POST", f"/v1/leads/{RACHEL_ID}/convert")]
+
+
+@pytest.mark.parametrize("method, path", OPERATIONS)
+def test_a_missing_key_is_401_no_auth_token_on_every_operation(api: ApiClient, method: str, path: str) -> None:
+    assert_error(api.request(method, path, key=None), 401, "NO_AUTH_TOKEN")
+
+
+@pytest.mark.parametrize("method, path", OPERATIONS)
+def test_an_empty_key_counts_as_missing(api: ApiClient, method: str, path: str) -> None:
+    assert_error(api.request(method, path, key=""), 401, "NO_AUTH_TOKEN")
+
+
+@pytest.mark.parametrize("key", ["wrong", " leads-mock-key", "LEADS-MOCK-KEY", "   "])
+def test_an_unknown_key_is_401_invalid_api_key(api: ApiClient, key: str) -> None:
+    assert_error(api.get("/v1/leads", key=key), 401, "INVALID_API_KEY")
+
+
+def test_a_rejected_request_changes_nothing(api: ApiClient) -> None:
+    api.delete(f"/v1/leads/{RACHEL_ID}", key="wrong")
+    assert api.get(f"/v1/leads/{RACHEL_ID}").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/v1/openapi.json", "/v1/ui/", "/healthz"])
+def test_docs_spec_and_health_need_no_key(api: ApiClient, path: str) -> None:
+    assert api.get(path, key=None).status_code == 200
+
+
+def test_each_key_is_one_stable_user(api: ApiClient, other: ApiClient) -> None:
+    assert api.create()["user_id"] == user_id_for(KEY)
+    assert other.create()["user_id"] == user_id_for(OTHER_KEY)
+    assert user_id_for(KEY) == str(uuid.uuid5(uuid.UUID("6f1c1f0e-5b7a-4a43-9d3e-2f8c4b1a7e52"), KEY))
+    assert user_id_for(KEY) != user_id_for(OTHER_KEY)
+
+
+def test_the_first_key_owns_the_initial_data_and_others_start_empty(api: ApiClient, other: ApiClient) -> None:
+    assert api.get("/v1/leads").json()["data"]["meta"]["total"] == 34
+    assert other.get("/v1/leads").json()["data"]["stats"]["total"] == 0
+
+
+def test_api_keys_keep_their_order_and_require_one() -> None:
+    keys = ApiKeys(["b", "a"])
+    assert keys.keys == ("b", "a") and keys.user_for("a") == user_id_for("a")
+    assert keys.user_for("c") is None and keys.user_for("") is None and keys.user_for(None) is None
+    with pytest.raises(ValueError):
+        ApiKeys([])

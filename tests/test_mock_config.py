@@ -1,0 +1,91 @@
+"""Settings: flags over LEADS_MOCK_* environment over defaults; bad values exit 2 with a message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mock_server.config import DEFAULT_FIXTURES, Runtime, Settings, load_settings
+
+
+def test_defaults_without_flags_or_environment() -> None:
+    settings = load_settings([], {})
+    assert settings == Settings()
+    assert (settings.host, settings.port, settings.api_keys) == ("127.0.0.1", 8080, ("leads-mock-key",))
+    assert settings.fixtures == DEFAULT_FIXTURES and settings.cors_origins == ("*",)
+    assert (settings.rate_limit, settings.rate_window_seconds, settings.error_rate) == (2000, 60, 0.0)
+
+
+def test_every_flag_is_read(tmp_path: Path) -> None:
+    fixtures = tmp_path / "data.json"
+    fixtures.write_text('{"leads": []}')
+    settings = load_settings([
+        "--host", "0.0.0.0", "--port", "9000", "--api-key", "a", "--api-key", "b", "--fixtures", str(fixtures),
+        "--generate", "500", "--seed", "7", "--state-file", str(tmp_path / "state.json"),
+        "--cors-origin", "https://app.example.com", "--cors-origin", "http://localhost:3000",
+        "--admin-token", "t", "--latency", "50-300", "--error-rate", "0.25", "--rate-limit", "10/second",
+    ], {})
+    assert settings == Settings(
+        host="0.0.0.0", port=9000, api_keys=("a", "b"), fixtures=fixtures, generate=500, seed=7,
+        state_file=tmp_path / "state.json", cors_origins=("https://app.example.com", "http://localhost:3000"),
+        admin_token="t", latency_ms=(50, 300), error_rate=0.25, rate_limit=10, rate_window_seconds=1,
+    )
+
+
+def test_environment_fills_in_for_missing_flags() -> None:
+    env = {"LEADS_MOCK_PORT": "9100", "LEADS_MOCK_API_KEYS": "one, two,,three", "LEADS_MOCK_RATE_LIMIT": "100/hour",
+           "LEADS_MOCK_CORS_ORIGINS": "https://a.example", "LEADS_MOCK_LATENCY": "0-5", "LEADS_MOCK_ERROR_RATE": "1",
+           "LEADS_MOCK_ADMIN_TOKEN": "x", "LEADS_MOCK_HOST": "::1", "LEADS_MOCK_GENERATE": "10", "LEADS_MOCK_SEED": "3"}
+    settings = load_settings([], env)
+    assert settings.port == 9100 and settings.api_keys == ("one", "two", "three")
+    assert (settings.rate_limit, settings.rate_window_seconds) == (100, 3600)
+    assert settings.cors_origins == ("https://a.example",) and settings.latency_ms == (0, 5)
+    assert settings.error_rate == 1.0 and settings.admin_token == "x" and settings.host == "::1"
+    assert (settings.generate, settings.seed) == (10, 3)
+
+
+def test_flags_win_over_the_environment() -> None:
+    settings = load_settings(["--port", "7000", "--api-key", "flag"], {"LEADS_MOCK_PORT": "9100",
+                                                                        "LEADS_MOCK_API_KEYS": "env"})
+    assert settings.port == 7000 and settings.api_keys == ("flag",)
+
+
+def test_repeated_keys_collapse_in_order() -> None:
+    assert load_settings(["--api-key", "b", "--api-key", "a", "--api-key", "b"], {}).api_keys == ("b", "a")
+
+
+@pytest.mark.parametrize("argv", [
+    ["--port", "http"], ["--port", "70000"], ["--port", "-1"], ["--api-key", ""], ["--api-key", " padded "],
+    ["--fixtures", "/no/such/file.json"], ["--generate", "-5"], ["--generate", "many"], ["--seed", "1.5"],
+    ["--cors-origin", "example.com"], ["--cors-origin", "https://example.com/path"], ["--latency", "300-50"],
+    ["--latency", "fast"], ["--latency", "-5-10"], ["--error-rate", "1.5"], ["--error-rate", "nan"],
+    ["--rate-limit", "0/minute"], ["--rate-limit", "10/day"], ["--rate-limit", "ten/minute"], ["--rate-limit", "10"],
+    ["--no-such-flag"],
+])
+def test_bad_flag_values_exit_2_with_a_message(argv: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        load_settings(argv, {})
+    assert exited.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, value", [("PORT", "x"), ("RATE_LIMIT", "5/fortnight"), ("ERROR_RATE", "-1"),
+                                         ("API_KEYS", ", ,"), ("LATENCY", "1")])
+def test_bad_environment_values_exit_2_naming_the_variable(name: str, value: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        load_settings([], {f"LEADS_MOCK_{name}": value})
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and f"LEADS_MOCK_{name}" in err
+
+
+def test_rate_limit_units_accept_plurals_and_case() -> None:
+    assert load_settings(["--rate-limit", "5/Seconds"], {}).rate_window_seconds == 1
+
+
+def test_runtime_starts_from_the_settings_and_is_mutable() -> None:
+    runtime = Runtime.from_settings(Settings(latency_ms=(1, 2), error_rate=0.5, rate_limit=9, rate_window_seconds=3))
+    values = (runtime.latency_ms, runtime.error_rate, runtime.rate_limit, runtime.rate_window_seconds)
+    assert values == ((1, 2), 0.5, 9, 3)
+    runtime.rate_limit = 1
+    assert runtime.rate_limit == 1

@@ -1,0 +1,211 @@
+"""The request journal and the middleware that fills it, tested on a small Starlette app."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
+
+from mock_server.journal import Journal, JournalEntry, JournalMiddleware, mask_api_key
+
+TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+
+
+def entry(path: str = "/v1/leads", status: int = 200) -> JournalEntry:
+    return JournalEntry("GET", path, "", status, 1.0, "2026-07-01T00:00:00.000Z", None, None)
+
+
+async def answer(request: Request) -> Response:
+    status = int(request.query_params.get("status", "200"))
+    return JSONResponse({"success": status < 400}, status_code=status)
+
+
+def journaled_app(journal: Journal) -> JournalMiddleware:
+    routes = [
+        Route("/v1/leads", answer, methods=["GET", "POST"]),
+        Route("/v1/leads/{id}", answer, methods=["GET", "PUT", "DELETE"]),
+        Route("/health", answer),
+        Route("/__mock/journal", answer),
+    ]
+    return JournalMiddleware(Starlette(routes=routes), journal)
+
+
+def call(app: Any, method: str, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await client.request(method, path, headers=headers)
+
+    return asyncio.run(send())
+
+
+def http_scope(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> Scope:
+    return {"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": headers or []}
+
+
+async def no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def test_journal_keeps_only_the_newest_entries_up_to_its_capacity() -> None:
+    journal = Journal(capacity=3)
+    for number in range(5):
+        journal.record(entry(f"/v1/leads/{number}"))
+    assert len(journal) == 3
+    assert [item.path for item in journal.newest()] == ["/v1/leads/4", "/v1/leads/3", "/v1/leads/2"]
+
+
+def test_default_capacity_is_500_entries() -> None:
+    journal = Journal()
+    for _ in range(501):
+        journal.record(entry())
+    assert journal.capacity == 500
+    assert len(journal) == 500
+
+
+def test_newest_honours_the_limit() -> None:
+    journal = Journal()
+    for number in range(4):
+        journal.record(entry(f"/v1/leads/{number}"))
+    assert [item.path for item in journal.newest(2)] == ["/v1/leads/3", "/v1/leads/2"]
+    assert len(journal.newest(100)) == 4
+
+
+def test_clear_empties_the_journal_and_sequence_numbers_never_repeat() -> None:
+    journal = Journal()
+    first = journal.record(entry())
+    journal.record(entry())
+    assert journal.clear() == 2
+    assert len(journal) == 0
+    assert journal.record(entry()).seq == first.seq + 2
+
+
+def test_capacity_below_one_is_refused() -> None:
+    with pytest.raises(ValueError):
+        Journal(capacity=0)
+
+
+@pytest.mark.parametrize(
+    ("key", "masked"),
+    [
+        ("key-tenant-a-1234", "****1234"), ("abcde", "****bcde"), ("abcd", "****"), ("ab", "****"),
+        ("", None), (None, None),
+    ],
+)
+def test_api_key_is_masked_to_its_last_four_characters(key: str | None, masked: str | None) -> None:
+    assert mask_api_key(key) == masked
+
+
+def test_leads_requests_are_recorded_with_method_path_query_status_and_masked_key() -> None:
+    journal = Journal()
+    app = journaled_app(journal)
+    call(app, "GET", "/v1/leads?status=404&limit=5", {"X-API-Key": "secret-key-9876"})
+    call(app, "DELETE", "/v1/leads/abc")
+    newest, oldest = journal.newest()
+    assert oldest.method == "GET"
+    assert oldest.path == "/v1/leads"
+    assert oldest.query == "status=404&limit=5"
+    assert oldest.status == 404
+    assert oldest.api_key == "****9876"
+    assert oldest.duration_ms >= 0
+    assert TIMESTAMP.fullmatch(oldest.time)
+    assert (newest.method, newest.path, newest.status, newest.api_key) == ("DELETE", "/v1/leads/abc", 200, None)
+
+
+def test_schemathesis_test_case_id_is_recorded_when_sent() -> None:
+    journal = Journal()
+    app = journaled_app(journal)
+    call(app, "GET", "/v1/leads", {"X-Schemathesis-TestCaseId": "d2f1a"})
+    call(app, "GET", "/v1/leads")
+    without, with_id = journal.newest()
+    assert with_id.test_case_id == "d2f1a"
+    assert without.test_case_id is None
+
+
+def test_entries_serialise_to_plain_dicts() -> None:
+    journal = Journal()
+    call(journaled_app(journal), "GET", "/v1/leads")
+    assert set(journal.newest()[0].as_dict()) == {
+        "method", "path", "query", "status", "duration_ms", "time", "api_key", "test_case_id", "seq",
+    }
+
+
+@pytest.mark.parametrize("path", ["/health", "/__mock/journal", "/v1/leadsx", "/v2/leads"])
+def test_requests_outside_the_leads_api_are_not_recorded(path: str) -> None:
+    journal = Journal()
+    call(journaled_app(journal), "GET", path)
+    assert len(journal) == 0
+
+
+def test_streamed_chunks_pass_through_before_the_response_ends() -> None:
+    journal = Journal()
+
+    async def scenario() -> list[Message]:
+        release, first_chunk_out = asyncio.Event(), asyncio.Event()
+        start = {"type": "http.response.start", "status": 200, "headers": []}
+        chunks = [
+            {"type": "http.response.body", "body": b"one", "more_body": True},
+            {"type": "http.response.body", "body": b"two", "more_body": False},
+        ]
+
+        async def streaming_app(scope: Scope, receive: Receive, send: Send) -> None:
+            await send(start)
+            await send(chunks[0])
+            await release.wait()
+            await send(chunks[1])
+
+        received: list[Message] = []
+
+        async def server_send(message: Message) -> None:
+            received.append(message)
+            if message.get("body") == b"one":
+                first_chunk_out.set()
+
+        middleware = JournalMiddleware(streaming_app, journal)
+        task = asyncio.create_task(middleware(http_scope("/v1/leads"), no_body, server_send))
+        await asyncio.wait_for(first_chunk_out.wait(), timeout=10)
+        assert len(journal) == 0  # the entry waits for the end of the response
+        release.set()
+        await task
+        assert received == [start, *chunks]
+        return received
+
+    asyncio.run(scenario())
+    assert journal.newest()[0].status == 200
+
+
+def test_app_failure_is_recorded_as_500_and_the_error_propagates() -> None:
+    journal = Journal()
+
+    async def failing_app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise RuntimeError("boom")
+
+    async def discard(message: Message) -> None:
+        return None
+
+    with pytest.raises(RuntimeError):
+        asyncio.run(JournalMiddleware(failing_app, journal)(http_scope("/v1/leads/x"), no_body, discard))
+    assert journal.newest()[0].status == 500
+
+
+def test_non_http_scopes_pass_through_untouched() -> None:
+    journal = Journal()
+    seen: list[str] = []
+
+    async def lifespan_app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["type"])
+
+    async def discard(message: Message) -> None:
+        return None
+
+    asyncio.run(JournalMiddleware(lifespan_app, journal)({"type": "lifespan"}, no_body, discard))
+    assert seen == ["lifespan"]
+    assert len(journal) == 0

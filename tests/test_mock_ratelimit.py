@@ -1,0 +1,130 @@
+"""Rate limits: a fixed window per key (per address without a valid key) and the RateLimit headers."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import OTHER_KEY, RACHEL_ID, ApiClient, assert_error, make_app
+from mock_server.config import Runtime, Settings
+from mock_server.ratelimit import RateLimiter
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def limited(limit: int = 3, window: int = 60) -> tuple[ApiClient, FakeClock]:
+    app = make_app(rate_limit=limit, rate_window_seconds=window)
+    clock = FakeClock()
+    app.rate_limiter.clock = clock
+    return ApiClient(app), clock
+
+
+@pytest.mark.parametrize("method, path, status", [
+    ("GET", "/v1/leads", 200), ("GET", f"/v1/leads/{RACHEL_ID}", 200), ("POST", "/v1/leads", 400),
+    ("GET", "/v1/leads/bad", 400), ("GET", "/v1/nowhere", 404), ("PATCH", "/v1/leads", 405),
+])
+def test_every_api_answer_carries_the_ratelimit_headers(method: str, path: str, status: int) -> None:
+    api, _ = limited(limit=10)
+    response = api.request(method, path, json={})
+    assert response.status_code == status
+    assert response.headers["ratelimit-limit"] == "10"
+    assert response.headers["ratelimit-remaining"] == "9"
+    assert response.headers["ratelimit-reset"] == "60"
+
+
+def test_unauthenticated_answers_carry_the_headers_too() -> None:
+    api, _ = limited()
+    response = api.get("/v1/leads", key=None)
+    assert response.status_code == 401 and response.headers["ratelimit-remaining"] == "2"
+
+
+def test_over_the_limit_is_429_with_retry_after_and_nothing_left() -> None:
+    api, clock = limited(limit=2)
+    api.get("/v1/leads")
+    clock.now += 10.2
+    api.get("/v1/leads")
+    response = api.get("/v1/leads")
+    assert_error(response, 429, "RATE_LIMIT_EXCEEDED")
+    assert response.headers["retry-after"] == "50" == response.headers["ratelimit-reset"]
+    assert response.headers["ratelimit-remaining"] == "0" and response.headers["ratelimit-limit"] == "2"
+
+
+def test_reset_is_rounded_up_to_whole_seconds() -> None:
+    api, clock = limited()
+    api.get("/v1/leads")
+    clock.now += 0.5
+    assert api.get("/v1/leads").headers["ratelimit-reset"] == "60"
+    clock.now += 58.75
+    assert api.get("/v1/leads").headers["ratelimit-reset"] == "1"
+
+
+def test_a_refused_request_does_not_count() -> None:
+    api, clock = limited(limit=1)
+    api.get("/v1/leads")
+    for _ in range(5):
+        assert api.get("/v1/leads").status_code == 429
+    clock.now += 60
+    response = api.get("/v1/leads")
+    assert response.status_code == 200 and response.headers["ratelimit-remaining"] == "0"
+
+
+def test_the_window_starts_at_the_keys_first_request() -> None:
+    api, clock = limited(limit=1)
+    clock.now += 45  # nothing was sent yet: no window is running
+    api.get("/v1/leads")
+    clock.now += 59
+    assert api.get("/v1/leads").status_code == 429
+    clock.now += 1
+    assert api.get("/v1/leads").status_code == 200
+
+
+def test_each_key_has_its_own_window() -> None:
+    api, _ = limited(limit=1)
+    api.get("/v1/leads")
+    assert api.get("/v1/leads").status_code == 429
+    assert api.get("/v1/leads", key=OTHER_KEY).status_code == 200
+
+
+def test_requests_without_a_valid_key_are_limited_per_client_address() -> None:
+    api, _ = limited(limit=1)
+    elsewhere = ApiClient(api.app, address="10.0.0.9")
+    assert api.get("/v1/leads", key="wrong").status_code == 401
+    assert_error(api.get("/v1/leads", key=None), 429, "RATE_LIMIT_EXCEEDED")
+    assert elsewhere.get("/v1/leads", key=None).status_code == 401
+    assert api.get("/v1/leads").status_code == 200  # a valid key has its own window
+
+
+def test_limits_are_read_from_the_runtime_on_every_request() -> None:
+    api, _ = limited(limit=1)
+    api.get("/v1/leads")
+    assert api.get("/v1/leads").status_code == 429
+    api.app.runtime.rate_limit = 5
+    response = api.get("/v1/leads")
+    assert response.status_code == 200 and response.headers["ratelimit-limit"] == "5"
+
+
+@pytest.mark.parametrize("path", ["/v1/openapi.json", "/v1/ui/", "/healthz"])
+def test_docs_and_health_are_not_limited(path: str) -> None:
+    api, _ = limited(limit=1)
+    for _ in range(3):
+        response = api.get(path)
+        assert response.status_code == 200 and "ratelimit-limit" not in response.headers
+
+
+def test_the_limiter_counts_down_and_resets_after_the_window() -> None:
+    runtime = Runtime(latency_ms=None, error_rate=0.0, rate_limit=2, rate_window_seconds=10)
+    clock = FakeClock()
+    limiter = RateLimiter(runtime, clock)
+    assert [limiter.hit("k").remaining for _ in range(2)] == [1, 0]
+    assert limiter.hit("k").allowed is False
+    clock.now += 10
+    assert limiter.hit("k").remaining == 1
+
+
+def test_the_default_limit_is_2000_a_minute() -> None:
+    assert (Settings().rate_limit, Settings().rate_window_seconds) == (2000, 60)
