@@ -23,7 +23,7 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 run: $(INSTALLED)
-	$(BIN)/leads-mock
+	$(BIN)/leads-mock $(ARGS)
 
 lint: $(INSTALLED) $(LINTER)
 	$(LINTER) lint openapi.yaml
