@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,16 +121,18 @@ class LeadsClient:
         all_headers.update(headers or {})
         request = self._http.build_request(method, self.url(path), content=content, headers=all_headers, params=params)
         for attempt in range(MAX_RATE_LIMIT_RETRIES + 1):
-            try:
-                response = self._http.send(request)
-            except httpx.TransportError as exc:
-                raise GarbageResponse(
-                    f"{method} {path}: no HTTP answer ({type(exc).__name__}: {exc})\n  reproduce: {curl_line(request)}"
-                ) from None
+            # Ctrl-C waits for the answer: a lead created but never recorded could not be cleaned up.
+            with deferred_interrupt():
+                try:
+                    response = self._http.send(request)
+                except httpx.TransportError as exc:
+                    raise GarbageResponse(
+                        f"{method} {path}: no HTTP answer ({type(exc).__name__}: {exc})\n  reproduce: {curl_line(request)}"
+                    ) from None
+                self._record(method, path, response)
             if response.status_code != 429 or attempt == MAX_RATE_LIMIT_RETRIES:
                 break
             time.sleep(_retry_after_seconds(response))
-        self._record(method, path, response)
         return response
 
     def create_lead(self, **fields: Any) -> dict[str, Any]:
@@ -150,6 +155,22 @@ class LeadsClient:
                 self.ledger.add(self.api_key, lead_id)
         elif method == "DELETE" and path.startswith("/leads/") and response.status_code in (200, 404):
             self.ledger.discard(self.api_key, path.rsplit("/", 1)[-1])
+
+
+@contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Holds a Ctrl-C (SIGINT) back until the block ends, then raises it; only in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+        if caught:
+            raise KeyboardInterrupt
 
 
 def body_of(response: httpx.Response) -> dict[str, Any]:

@@ -41,6 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[LEDGER_KEY] = CreatedLeads()
     contract_session.start(config, target, config.stash[LEDGER_KEY])
     config.pluginmanager.register(ContractSummary(config, target), "leads-contract-summary")
+    config.pluginmanager.register(contract_session.WarningsFail(), "leads-contract-warnings-fail")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

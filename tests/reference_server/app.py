@@ -14,7 +14,6 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
 from .body import NO_BODY, read_json
@@ -232,6 +231,8 @@ def create_app(
     async def server_error(request: Request, exc: Exception) -> Response:
         return api.failure(ApiError(500, "SERVER_ERROR", "Internal server error"))
 
-    app = Starlette(routes=[Mount("", app=api)], exception_handlers={Exception: server_error})
+    # Every path goes to `api` (a Mount's pattern would miss paths holding a newline).
+    app = Starlette(exception_handlers={Exception: server_error})
+    app.router.default = api
     app.state.api = api
     return app

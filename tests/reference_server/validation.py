@@ -17,7 +17,9 @@ INTEREST_LEVELS = ("hot", "warm", "cold")
 CLIENT_TYPES = ("buyer", "seller", "both")
 
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-EMAIL_PATTERN = re.compile(r"[^\s@]+@[^\s@]+")
+# `\s` as the spec's ECMA-262 pattern reads it (Python's also takes \x1c-\x1f and \x85).
+_JS_SPACE = re.escape("\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join(map(chr, range(0x2000, 0x200B))))
+EMAIL_PATTERN = re.compile(f"[^@{_JS_SPACE}]+@[^@{_JS_SPACE}]+")
 DATETIME_PATTERN = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
     r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))"
@@ -35,7 +37,7 @@ class FieldRule:
 
 CREATE_RULES: dict[str, FieldRule] = {
     "name": FieldRule("name", nullable=False, max_length=255),
-    "email": FieldRule("email", nullable=True, max_length=255),
+    "email": FieldRule("email", nullable=True),
     "phone": FieldRule("text", nullable=True, max_length=50),
     "source": FieldRule("text", nullable=True, max_length=100),
     "lead_type": FieldRule("enum", nullable=False, choices=LEAD_TYPES),

@@ -1,0 +1,310 @@
+"""One documented rule per function; each fails with the operation, the field, expected and actual."""
+from __future__ import annotations
+
+import functools
+import math
+import re
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, ParamSpec
+
+import httpx
+
+from contract_tests.client import LeadsClient, body_of, describe
+
+STATUSES = ("new", "contacted", "qualified", "unqualified", "converted", "lost")
+INTEREST_LEVELS = ("hot", "warm", "cold")
+LEAD_TYPES = ("buyer", "seller", "both")
+LEAD_FIELDS = (
+    "id", "user_id", "name", "email", "phone", "source", "status", "lead_type",
+    "interest_level", "budget", "timeline", "message", "notes", "last_contact_date",
+    "next_follow_up", "converted_to_client_id", "version", "created_at", "updated_at",
+)
+NULLABLE_TEXT_FIELDS = ("email", "phone", "source", "timeline", "message", "notes")
+DATETIME_FIELDS = ("last_contact_date", "next_follow_up", "created_at", "updated_at")
+TIMESTAMP_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+REREAD_ATTEMPTS = 3
+Params = ParamSpec("Params")
+UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def is_uuid(value: Any) -> bool:
+    """The canonical 8-4-4-4-12 hex form (either case)."""
+    return isinstance(value, str) and UUID_PATTERN.fullmatch(value) is not None
+
+
+def parse_instant(text: str) -> datetime:
+    """A wire timestamp (`YYYY-MM-DDTHH:MM:SS.mmmZ`) as an aware UTC datetime."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def check_status(operation: str, response: httpx.Response, expected: int) -> None:
+    actual = response.status_code
+    if actual != expected:
+        # The error code of the answer tells which 400 (or 404) it was; it goes before the curl line.
+        head, _, reproduce = describe(operation, "HTTP status", expected, actual, response).partition("\n")
+        raise AssertionError(f"{head}{_error_hint(response)}\n{reproduce}")
+
+
+def check_json_content_type(operation: str, response: httpx.Response) -> None:
+    media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    assert media_type == "application/json", describe(
+        operation, "Content-Type header", "application/json", response.headers.get("content-type"), response
+    )
+
+
+def check_timestamp(operation: str, response: httpx.Response, payload: dict[str, Any]) -> None:
+    stamp = payload.get("timestamp")
+    assert isinstance(stamp, str) and TIMESTAMP_PATTERN.fullmatch(stamp), describe(
+        operation, "envelope timestamp", "UTC YYYY-MM-DDTHH:MM:SS.mmmZ", stamp, response
+    )
+    try:
+        parse_instant(stamp)
+    except ValueError:
+        raise AssertionError(describe(operation, "envelope timestamp", "a real calendar instant", stamp, response))
+
+
+def check_success(
+    operation: str, response: httpx.Response, status: int = 200, message: str | None = None
+) -> Any:
+    """A success envelope with `status`, JSON content type, timestamp and (if given) message; returns data."""
+    check_status(operation, response, status)
+    check_json_content_type(operation, response)
+    payload = body_of(response)
+    assert payload.get("success") is True, describe(
+        operation, "envelope success", True, payload.get("success"), response
+    )
+    assert "data" in payload, describe(operation, "envelope data", "present", "missing", response)
+    check_timestamp(operation, response, payload)
+    if message is not None:
+        assert payload.get("message") == message, describe(
+            operation, "envelope message", message, payload.get("message"), response
+        )
+    return payload["data"]
+
+
+def check_error(operation: str, response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """An error envelope with `status` and `code`; returns the `error` object."""
+    check_status(operation, response, status)
+    check_json_content_type(operation, response)
+    payload = body_of(response)
+    assert payload.get("success") is False, describe(
+        operation, "envelope success", False, payload.get("success"), response
+    )
+    error = payload.get("error")
+    assert isinstance(error, dict), describe(operation, "envelope error", "an object", error, response)
+    assert error.get("code") == code, describe(operation, "error.code", code, error.get("code"), response)
+    assert isinstance(error.get("message"), str) and error["message"], describe(
+        operation, "error.message", "a non-empty string", error.get("message"), response
+    )
+    check_timestamp(operation, response, payload)
+    return error
+
+
+def check_validation_error(operation: str, response: httpx.Response, offending: dict[str, str]) -> list[Any]:
+    """400 VALIDATION_ERROR whose details name every offending field with its location."""
+    error = check_error(operation, response, 400, "VALIDATION_ERROR")
+    details = error.get("details")
+    assert isinstance(details, list) and details, describe(
+        operation, "error.details", "a non-empty list of {field, location, message}", details, response
+    )
+    for item in details:
+        assert isinstance(item, dict) and {"field", "location", "message"} <= set(item), describe(
+            operation, "error.details[] keys", "field, location, message", item, response
+        )
+    named = {(item["field"], item["location"]) for item in details}
+    for field, location in offending.items():
+        assert (field, location) in named, describe(
+            operation, "error.details", f"an entry with field {field!r}, location {location!r}", details, response
+        )
+    return details
+
+
+def check_rate_limit_headers(operation: str, response: httpx.Response) -> dict[str, int]:
+    """Every API answer carries RateLimit-Limit/-Remaining/-Reset as non-negative integers."""
+    values: dict[str, int] = {}
+    for header in RATE_LIMIT_HEADERS:
+        raw = response.headers.get(header)
+        assert raw is not None and raw.strip().isdigit(), describe(
+            operation, f"{header} header", "a non-negative integer", raw, response
+        )
+        values[header] = int(raw)
+    return values
+
+
+def check_field_type(operation: str, lead: dict[str, Any], name: str, response: httpx.Response) -> None:
+    """The type the lead table gives `name` (null allowed only where the table says so)."""
+    value = lead[name]
+    what = f"lead.{name}"
+    if name in ("id", "user_id"):
+        assert is_uuid(value), describe(operation, what, "a UUID string", value, response)
+    elif name == "converted_to_client_id":
+        assert value is None or is_uuid(value), describe(operation, what, "a UUID string or null", value, response)
+    elif name == "name":
+        assert isinstance(value, str) and value.strip() and len(value) <= 255, describe(
+            operation, what, "a non-blank string of at most 255 characters", value, response
+        )
+    elif name in NULLABLE_TEXT_FIELDS:
+        assert value is None or isinstance(value, str), describe(operation, what, "a string or null", value, response)
+    elif name in ("status", "lead_type", "interest_level"):
+        choices = {"status": STATUSES, "lead_type": LEAD_TYPES, "interest_level": INTEREST_LEVELS}[name]
+        assert value in choices, describe(operation, what, f"one of {', '.join(choices)}", value, response)
+    elif name == "budget":
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        assert value is None or (is_number and math.isfinite(value) and value >= 0), describe(
+            operation, what, "a number >= 0 or null", value, response
+        )
+    elif name == "version":
+        assert isinstance(value, int) and not isinstance(value, bool) and value >= 1, describe(
+            operation, what, "an integer >= 1", value, response
+        )
+    elif name in DATETIME_FIELDS:
+        nullable = name in ("last_contact_date", "next_follow_up")
+        ok = (value is None and nullable) or (isinstance(value, str) and TIMESTAMP_PATTERN.fullmatch(value) is not None)
+        assert ok, describe(
+            operation, what, "UTC YYYY-MM-DDTHH:MM:SS.mmmZ" + (" or null" if nullable else ""), value, response
+        )
+
+
+def check_lead(operation: str, lead: Any, response: httpx.Response) -> dict[str, Any]:
+    """A full lead: all 19 keys present (null, never missing), each of the right type."""
+    assert isinstance(lead, dict), describe(operation, "lead", "a JSON object", lead, response)
+    missing = [name for name in LEAD_FIELDS if name not in lead]
+    assert not missing, describe(
+        operation, "lead keys", "all 19 fields (null, never missing)", f"missing {missing}", response
+    )
+    for name in LEAD_FIELDS:
+        check_field_type(operation, lead, name, response)
+    assert parse_instant(lead["updated_at"]) >= parse_instant(lead["created_at"]), describe(
+        operation, "lead.updated_at", f"not before created_at {lead['created_at']}", lead["updated_at"], response
+    )
+    return lead
+
+
+def check_values(operation: str, lead: dict[str, Any], expected: dict[str, Any], response: httpx.Response) -> None:
+    """Each field of `expected` reads back as given (numbers compared by value, dates as instants)."""
+    for name, value in expected.items():
+        actual = lead.get(name)
+        if name in DATETIME_FIELDS and isinstance(value, str) and isinstance(actual, str):
+            same = _same_instant(value, actual)
+        else:
+            same = actual == value and isinstance(actual, bool) == isinstance(value, bool)
+        assert same, describe(operation, f"lead.{name}", value, actual, response)
+
+
+def check_later(operation: str, field: str, before: str, after: str, response: httpx.Response) -> None:
+    assert parse_instant(after) > parse_instant(before), describe(
+        operation, field, f"later than {before}", after, response
+    )
+
+
+def check_meta_math(
+    operation: str, data: dict[str, Any], page: int, limit: int, response: httpx.Response
+) -> dict[str, Any]:
+    """meta = {page, limit, total, totalPages = ceil(total/limit), hasMore = page < totalPages}; page size fits."""
+    meta = data.get("meta")
+    assert isinstance(meta, dict), describe(operation, "data.meta", "an object", meta, response)
+    for key in ("page", "limit", "total", "totalPages", "hasMore"):
+        assert key in meta, describe(operation, f"data.meta.{key}", "present", "missing", response)
+    assert meta["page"] == page, describe(operation, "data.meta.page", page, meta["page"], response)
+    assert meta["limit"] == limit, describe(operation, "data.meta.limit", limit, meta["limit"], response)
+    total = meta["total"]
+    assert isinstance(total, int) and not isinstance(total, bool) and total >= 0, describe(
+        operation, "data.meta.total", "an integer >= 0", total, response
+    )
+    pages = math.ceil(total / limit)
+    assert meta["totalPages"] == pages, describe(
+        operation, "data.meta.totalPages", f"ceil({total}/{limit}) = {pages}", meta["totalPages"], response
+    )
+    assert meta["hasMore"] is (page < pages), describe(
+        operation, "data.meta.hasMore", f"{page} < {pages} = {page < pages}", meta["hasMore"], response
+    )
+    leads = data.get("leads")
+    assert isinstance(leads, list), describe(operation, "data.leads", "a list", leads, response)
+    size = max(0, min(limit, total - (page - 1) * limit))
+    assert len(leads) == size, describe(
+        operation, "number of data.leads", f"min(limit {limit}, total {total} - {(page - 1) * limit}) = {size}",
+        len(leads), response,
+    )
+    return meta
+
+
+def check_newest_first(operation: str, leads: list[dict[str, Any]], response: httpx.Response) -> None:
+    """created_at descending, ties broken by id descending."""
+    keys = [(parse_instant(lead["created_at"]), lead["id"].lower()) for lead in leads]
+    for position in range(1, len(keys)):
+        assert keys[position - 1] > keys[position], describe(
+            operation, f"order of data.leads at index {position}",
+            "created_at descending, then id descending",
+            [(lead["created_at"], lead["id"]) for lead in leads[position - 1:position + 1]], response,
+        )
+
+
+def check_stats_consistent(operation: str, stats: Any, response: httpx.Response) -> dict[str, Any]:
+    """Every status and interest key present; both breakdowns sum to stats.total."""
+    assert isinstance(stats, dict), describe(operation, "data.stats", "an object", stats, response)
+    total = stats.get("total")
+    assert isinstance(total, int) and not isinstance(total, bool), describe(
+        operation, "data.stats.total", "an integer", total, response
+    )
+    for key, names in (("byStatus", STATUSES), ("byInterestLevel", INTEREST_LEVELS)):
+        counts = stats.get(key)
+        assert isinstance(counts, dict), describe(operation, f"data.stats.{key}", "an object", counts, response)
+        missing = [name for name in names if name not in counts]
+        assert not missing, describe(
+            operation, f"data.stats.{key}", f"every key of {names}", f"missing {missing}", response
+        )
+        summed = sum(counts[name] for name in names)
+        assert summed == total, describe(
+            operation, f"sum of data.stats.{key}", f"stats.total = {total}", summed, response
+        )
+    return stats
+
+
+def _same_instant(sent: str, read: str) -> bool:
+    try:
+        sent_at, read_at = (datetime.fromisoformat(text.replace("Z", "+00:00")) for text in (sent, read))
+        return sent_at == read_at
+    except ValueError:
+        return False
+
+
+def _error_hint(response: httpx.Response) -> str:
+    """The answer's error code, when there is one, to tell e.g. which 400 it was."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return ""
+    return f" (error: {error})" if isinstance(error, dict) else ""
+
+
+def unique_email(tag: str) -> str:
+    """An address no earlier run used, on a reserved domain that never delivers."""
+    return f"contract-{tag}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def gone_lead_id(client: LeadsClient) -> str:
+    """The id of a lead this run created and then deleted: safe for 404 probes of every operation."""
+    lead_id = client.create_lead(name="Contract Test Deleted Lead")["id"]
+    response = client.request("DELETE", f"/leads/{lead_id}")
+    check_status("deleteLead", response, 200)
+    return lead_id
+
+
+def rereads(check: Callable[Params, None]) -> Callable[Params, None]:
+    """For a check comparing several reads of the caller's leads: retried, up to 3 attempts.
+
+    A run split over parallel workers (`--workers`) writes leads of the same key meanwhile;
+    a real divergence fails every attempt.
+    """
+    @functools.wraps(check)
+    def retrying(*args: Params.args, **kwargs: Params.kwargs) -> None:
+        for attempt in range(1, REREAD_ATTEMPTS + 1):
+            try:
+                return check(*args, **kwargs)
+            except AssertionError:
+                if attempt == REREAD_ATTEMPTS:
+                    raise
+    return retrying

@@ -1,0 +1,24 @@
+"""Every operation of `openapi.yaml`, fuzzed by Schemathesis with valid and invalid data.
+
+Phases: the spec's examples, coverage (boundary and invalid values of every parameter and field)
+and fuzzing, each in positive and negative mode. Every answer goes through all of Schemathesis'
+checks (status code, content type, required headers such as RateLimit-*, response schema,
+negative data rejected with a 4xx, positive data accepted, no server error, auth enforced) and
+the error envelope check. Requests pass the run guard, so only the run's own leads are touched.
+An operation where no schema-valid request was served fails too (see `session.WarningsFail`).
+"""
+from __future__ import annotations
+
+from schemathesis import Case
+
+from contract_tests import session
+from contract_tests.spec import envelope_conformance
+
+RUN = session.current()
+schema = RUN.schema()
+
+
+@schema.parametrize()
+def test_operation_conforms_to_the_spec(case: Case) -> None:
+    response = RUN.guard.send(case)
+    case.validate_response(response, additional_checks=[envelope_conformance])

@@ -1,0 +1,230 @@
+"""createLead: defaults, the full representation, persistence, trimming and validation."""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from contract_tests.checks import (
+    LEAD_FIELDS,
+    check_lead,
+    check_success,
+    check_validation_error,
+    check_values,
+    is_uuid,
+    parse_instant,
+    unique_email,
+)
+from contract_tests.client import LeadsClient, describe
+
+CREATED_MESSAGE = "Lead created successfully"
+FULL_LEAD: dict[str, Any] = {
+    "name": "Rachel Kim",
+    "phone": "(661) 555-0198",
+    "source": "Website Form",
+    "lead_type": "seller",
+    "interest_level": "hot",
+    "budget": 380000,
+    "timeline": "3-6 months",
+    "message": "Is the house on Elm St still available?",
+    "notes": "Prefers texts after 6pm",
+    "next_follow_up": "2026-12-01T09:30:00.250Z",
+}
+# Each value breaks exactly one documented bound of its field.
+INVALID_VALUES = [
+    ("email", "no-at-sign.example.com"),
+    ("email", "two@@example.com"),
+    ("email", "has space@example.com"),
+    ("email", 42),
+    ("phone", "5" * 51),
+    ("source", "s" * 101),
+    ("timeline", "t" * 101),
+    ("lead_type", "renter"),
+    ("interest_level", "lukewarm"),
+    ("budget", -1),
+    ("budget", "380000"),
+    ("budget", True),
+    ("message", 7),
+    ("notes", ["a", "list"]),
+    ("next_follow_up", "next tuesday"),
+    ("next_follow_up", "2026-13-45T99:00:00Z"),
+    ("name", "n" * 256),
+    ("name", 12345),
+]
+INVALID_IDS = [f"{name}-{number}" for number, (name, _) in enumerate(INVALID_VALUES)]
+# local@domain is the whole rule: no dot needed in the domain, any non-space local part.
+VALID_EMAIL_PARTS = [("first.last+tag", "sub.example.com"), ("o'brien", "example.org"), ("user", "localhost")]
+
+
+def create(client: LeadsClient, body: Any) -> Any:
+    return client.request("POST", "/leads", json_body=body)
+
+
+@pytest.mark.rule("create answers 201 with its message", "createLead")
+def test_create_answers_201_with_created_message(client: LeadsClient) -> None:
+    response = create(client, {"name": "Jordan Lee"})
+    check_success("createLead", response, 201, CREATED_MESSAGE)
+
+
+@pytest.mark.rule("create applies documented defaults", "createLead")
+def test_create_applies_documented_defaults(client: LeadsClient) -> None:
+    response = create(client, {"name": "Jordan Lee"})
+    lead = check_success("createLead", response, 201)
+    defaults = {"status": "new", "version": 1, "lead_type": "buyer", "interest_level": "warm"}
+    check_values("createLead", lead, defaults, response)
+
+
+@pytest.mark.rule("create always starts at status new and version 1", "createLead")
+def test_create_ignores_server_managed_fields_sent_by_the_client(client: LeadsClient) -> None:
+    managed = {
+        "status": "qualified", "version": 7, "converted_to_client_id": str(uuid.uuid4()),
+        "created_at": "2020-01-01T00:00:00.000Z", "updated_at": "2020-01-01T00:00:00.000Z",
+        "last_contact_date": "2020-01-01T00:00:00.000Z",
+    }
+    response = create(client, {"name": "Jordan Lee", **managed})
+    lead = check_success("createLead", response, 201)
+    check_values("createLead", lead, {"status": "new", "version": 1, "converted_to_client_id": None,
+                                      "last_contact_date": None}, response)
+    stamp = parse_instant(response.json()["timestamp"])
+    for name in ("created_at", "updated_at"):
+        moment = parse_instant(lead[name]) if isinstance(lead.get(name), str) else None
+        assert moment is not None and abs(moment - stamp) <= timedelta(minutes=1), describe(
+            "createLead", f"lead.{name}", f"the time of creation (envelope timestamp {stamp:%Y-%m-%dT%H:%M:%S}Z)",
+            lead.get(name), response,
+        )
+
+
+@pytest.mark.rule("lead carries every field with its type", "createLead", "getLead")
+def test_created_lead_carries_every_field_with_nulls_not_missing(client: LeadsClient) -> None:
+    response = create(client, {"name": "Jordan Lee"})
+    lead = check_lead("createLead", check_success("createLead", response, 201), response)
+    absent = {name: None for name in ("email", "phone", "source", "budget", "timeline", "message", "notes",
+                                      "last_contact_date", "next_follow_up", "converted_to_client_id")}
+    check_values("createLead", lead, absent, response)
+    fetched = client.request("GET", f"/leads/{lead['id']}")
+    check_lead("getLead", check_success("getLead", fetched), fetched)
+
+
+@pytest.mark.rule("create persists every field sent", "createLead", "getLead")
+def test_create_fields_are_persisted_and_read_back(client: LeadsClient) -> None:
+    sent = {**FULL_LEAD, "email": unique_email("persist")}
+    response = create(client, sent)
+    lead = check_lead("createLead", check_success("createLead", response, 201), response)
+    check_values("createLead", lead, sent, response)
+    fetched = client.request("GET", f"/leads/{lead['id']}")
+    stored = check_lead("getLead", check_success("getLead", fetched), fetched)
+    check_values("getLead", stored, {name: lead[name] for name in LEAD_FIELDS}, fetched)
+
+
+@pytest.mark.rule("date-time offsets are converted to UTC", "createLead", "getLead")
+def test_create_converts_date_time_offset_to_utc(client: LeadsClient) -> None:
+    response = create(client, {"name": "Jordan Lee", "next_follow_up": "2026-12-01T10:30:00.250+02:00"})
+    lead = check_success("createLead", response, 201)
+    assert lead.get("next_follow_up") == "2026-12-01T08:30:00.250Z", describe(
+        "createLead", "lead.next_follow_up", "2026-12-01T08:30:00.250Z", lead.get("next_follow_up"), response
+    )
+    fetched = client.request("GET", f"/leads/{lead['id']}")
+    stored = check_success("getLead", fetched)
+    assert stored.get("next_follow_up") == "2026-12-01T08:30:00.250Z", describe(
+        "getLead", "lead.next_follow_up", "2026-12-01T08:30:00.250Z", stored.get("next_follow_up"), fetched
+    )
+
+
+@pytest.mark.rule("name is stored trimmed", "createLead", "getLead")
+def test_create_stores_name_trimmed(client: LeadsClient) -> None:
+    response = create(client, {"name": "  \tJordan Lee  "})
+    lead = check_success("createLead", response, 201)
+    check_values("createLead", lead, {"name": "Jordan Lee"}, response)
+    fetched = client.request("GET", f"/leads/{lead['id']}")
+    check_values("getLead", check_success("getLead", fetched), {"name": "Jordan Lee"}, fetched)
+
+
+@pytest.mark.rule("blank name is rejected", "createLead")
+@pytest.mark.parametrize("name", ["", "   ", "\t\n "], ids=["empty", "spaces", "whitespace"])
+def test_create_rejects_name_without_a_non_space_character(client: LeadsClient, name: str) -> None:
+    check_validation_error("createLead", create(client, {"name": name}), {"name": "body"})
+
+
+@pytest.mark.rule("name is required", "createLead")
+def test_create_without_name_is_rejected(client: LeadsClient) -> None:
+    check_validation_error("createLead", create(client, {"email": unique_email("noname")}), {"name": "body"})
+
+
+@pytest.mark.rule("invalid field value is rejected naming the field", "createLead")
+@pytest.mark.parametrize(("field", "value"), INVALID_VALUES, ids=INVALID_IDS)
+def test_create_rejects_invalid_field_value(client: LeadsClient, field: str, value: Any) -> None:
+    body = {"name": "Jordan Lee", field: value}
+    check_validation_error("createLead", create(client, body), {field: "body"})
+
+
+@pytest.mark.rule("validation names every offending field", "createLead")
+def test_create_reports_every_offending_field_at_once(client: LeadsClient) -> None:
+    body = {"email": "not-an-email", "lead_type": "renter", "interest_level": "lukewarm", "budget": -5}
+    expected = {"name": "body", "email": "body", "lead_type": "body", "interest_level": "body", "budget": "body"}
+    check_validation_error("createLead", create(client, body), expected)
+
+
+@pytest.mark.rule("email is local@domain", "createLead")
+@pytest.mark.parametrize(("local", "domain"), VALID_EMAIL_PARTS)
+def test_create_accepts_any_local_at_domain_email(client: LeadsClient, local: str, domain: str) -> None:
+    email = f"{local}-{uuid.uuid4().hex[:8]}@{domain}"
+    response = create(client, {"name": "Jordan Lee", "email": email})
+    check_values("createLead", check_success("createLead", response, 201), {"email": email}, response)
+
+
+@pytest.mark.rule("null for a non-nullable field is rejected", "createLead")
+@pytest.mark.parametrize("field", ["name", "lead_type", "interest_level"])
+def test_create_rejects_null_for_non_nullable_field(client: LeadsClient, field: str) -> None:
+    body = {"name": "Jordan Lee", field: None}
+    check_validation_error("createLead", create(client, body), {field: "body"})
+
+
+@pytest.mark.rule("nullable fields accept null", "createLead")
+def test_create_accepts_null_for_nullable_fields(client: LeadsClient) -> None:
+    nullable = ("email", "phone", "source", "budget", "timeline", "message", "notes", "next_follow_up")
+    nulls = {name: None for name in nullable}
+    response = create(client, {"name": "Jordan Lee", **nulls})
+    lead = check_success("createLead", response, 201)
+    check_values("createLead", lead, nulls, response)
+
+
+@pytest.mark.rule("unknown body fields are ignored", "createLead")
+def test_create_ignores_unknown_fields(client: LeadsClient) -> None:
+    response = create(client, {"name": "Jordan Lee", "favourite_colour": "teal", "nested": {"a": [1, 2]}})
+    lead = check_success("createLead", response, 201)
+    check_values("createLead", lead, {"name": "Jordan Lee"}, response)
+
+
+@pytest.mark.rule("create accepts the documented bounds", "createLead")
+def test_create_accepts_values_at_their_bounds(client: LeadsClient) -> None:
+    body = {
+        "phone": "5" * 50, "source": "s" * 100, "timeline": "t" * 100, "budget": 0,
+        "email": unique_email("bounds"), "lead_type": "both", "interest_level": "cold",
+    }
+    response = create(client, {**body, "name": "N" * 255})
+    lead = check_success("createLead", response, 201)
+    check_values("createLead", lead, {**body, "name": "N" * 255}, response)
+
+
+@pytest.mark.rule("the server assigns id (UUID v4) and user_id", "createLead")
+def test_create_assigns_a_v4_id_and_the_keys_user(client: LeadsClient) -> None:
+    sent_id, sent_user = str(uuid.uuid4()), str(uuid.uuid4())
+    sent = {"name": "Jordan Lee", "id": sent_id, "user_id": sent_user}
+    first = check_success("createLead", create(client, sent), 201)
+    response = create(client, {"name": "Jordan Lee"})
+    second = check_success("createLead", response, 201)
+    assert first.get("id") != sent_id and first.get("user_id") != sent_user, describe(
+        "createLead", "id and user_id sent by the client", "ignored (server-assigned)",
+        (first.get("id"), first.get("user_id")), response,
+    )
+    assert is_uuid(second.get("id")) and uuid.UUID(second["id"]).version == 4, describe(
+        "createLead", "lead.id", "a UUID version 4", second.get("id"), response
+    )
+    assert first.get("id") != second.get("id"), describe(
+        "createLead", "lead.id of two leads", "different", second.get("id"), response
+    )
+    assert first.get("user_id") == second.get("user_id"), describe(
+        "createLead", "lead.user_id of two leads of one key", first.get("user_id"), second.get("user_id"), response
+    )

@@ -1,0 +1,193 @@
+"""The suite is safe against a real server: it leaves every lead it did not create as it was,
+never sends an update, delete or convert to such a lead, and cleans up even when interrupted.
+
+The server is the independent reference server, preloaded with leads of both keys the suite
+uses, behind an ASGI wrapper that records every request and the id of every lead created.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+import pytest
+
+from contract_tests.target import serve_in_thread
+from tests.reference_server.app import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY, KEY_2 = "safety-key-one-0001", "safety-key-two-0002"
+UUID_LIKE = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+MUTATING = re.compile(r"^/v1/leads/(?P<id>[^/]+)(?P<convert>/convert)?$")
+RUN_TIMEOUT = 600
+
+
+@dataclass
+class Recorder:
+    """Every request the server saw, and the id of every lead it created."""
+
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    created: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def mutations(self) -> list[tuple[str, str]]:
+        """(method, raw id) of every update, delete and convert."""
+        found = []
+        for method, path in self.requests:
+            match = MUTATING.match(path)
+            if match and (method in ("PUT", "DELETE", "PATCH") or (method == "POST" and match["convert"])):
+                found.append((method, match["id"]))
+        return found
+
+
+def recording(app: Any, recorder: Recorder) -> Any:
+    async def wrapper(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        raw_path = unquote(scope.get("raw_path", b"").decode("latin-1") or scope["path"])
+        with recorder.lock:
+            recorder.requests.append((scope["method"], raw_path))
+        creating = scope["method"] == "POST" and scope["path"] == "/v1/leads"
+        status, chunks = 0, []
+
+        async def capture(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and creating:
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        await app(scope, receive, capture)
+        if creating and 200 <= status < 300:
+            lead_id = json.loads(b"".join(chunks))["data"]["id"]
+            with recorder.lock:
+                recorder.created.add(lead_id.lower())
+
+    return wrapper
+
+
+def all_leads(base_url: str, key: str) -> dict[str, dict[str, Any]]:
+    """Every lead of a key, in full, by id."""
+    leads: dict[str, dict[str, Any]] = {}
+    page = 1
+    while True:
+        answer = httpx.get(f"{base_url}/leads", params={"page": page, "limit": 100}, headers={"X-API-Key": key})
+        data = answer.json()["data"]
+        leads.update({lead["id"]: lead for lead in data["leads"]})
+        if not data["meta"]["hasMore"]:
+            return leads
+        page += 1
+
+
+def preload(base_url: str) -> None:
+    """Leads a real tenant would have: several states, versions above 1, one converted."""
+    for key, count in ((KEY, 14), (KEY_2, 5)):
+        for number in range(count):
+            body = {"name": f"Existing Lead {number}", "email": f"existing{number}@example.com", "budget": 1000 * number}
+            lead = httpx.post(f"{base_url}/leads", json=body, headers={"X-API-Key": key}).json()["data"]
+            if number % 3 == 0:
+                httpx.put(f"{base_url}/leads/{lead['id']}", json={"status": "contacted"}, headers={"X-API-Key": key})
+            if number == 4:
+                httpx.post(f"{base_url}/leads/{lead['id']}/convert", headers={"X-API-Key": key})
+
+
+@dataclass
+class Server:
+    base_url: str
+    recorder: Recorder
+    before: dict[str, dict[str, dict[str, Any]]]
+
+
+@contextmanager
+def preloaded_server() -> Iterator[Server]:
+    recorder = Recorder()
+    with serve_in_thread(recording(create_app([KEY, KEY_2]), recorder)) as url:
+        base_url = url + "/v1"
+        preload(base_url)
+        before = {key: all_leads(base_url, key) for key in (KEY, KEY_2)}
+        recorder.requests.clear()
+        recorder.created.clear()
+        yield Server(base_url, recorder, before)
+
+
+@pytest.fixture(scope="module")
+def full_run() -> Iterator[tuple[Server, subprocess.CompletedProcess[str]]]:
+    """One default run of the whole suite against a preloaded server."""
+    with preloaded_server() as server:
+        result = subprocess.run(
+            cli_command(server.base_url), cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT
+        )
+        yield server, result
+
+
+def cli_command(base_url: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "contract_tests", "--base-url", base_url, "--api-key", KEY, "--api-key-2", KEY_2, *extra]
+
+
+def clean_env() -> dict[str, str]:
+    return {name: value for name, value in os.environ.items() if not name.startswith("LEADS_API_")}
+
+
+def test_full_run_leaves_existing_leads_exactly_as_they_were(full_run: tuple[Server, subprocess.CompletedProcess[str]]) -> None:
+    server, result = full_run
+    assert "Leads API contract summary" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    assert server.recorder.created, "the run created no lead: it did not run"
+    after = {key: all_leads(server.base_url, key) for key in (KEY, KEY_2)}
+    assert after == server.before
+
+
+def test_full_run_never_updates_deletes_or_converts_a_lead_it_did_not_create(
+    full_run: tuple[Server, subprocess.CompletedProcess[str]],
+) -> None:
+    server, _ = full_run
+    mutations = server.recorder.mutations()
+    assert len(mutations) > 50, "too few updates, deletes and converts were sent to tell anything"
+    sent_ids = [(method, _canonical(match)) for method, raw_id in mutations for match in UUID_LIKE.findall(raw_id)]
+    foreign = [(method, lead_id) for method, lead_id in sent_ids if lead_id not in server.recorder.created]
+    assert not foreign, f"{len(foreign)} mutations of leads the run did not create, e.g. {foreign[:5]}"
+    preloaded = {lead_id.lower() for leads in server.before.values() for lead_id in leads}
+    assert not preloaded & {lead_id for _, lead_id in sent_ids}
+
+
+def test_interrupted_run_still_deletes_what_it_created() -> None:
+    with preloaded_server() as server:
+        interrupt_mid_run(server)
+
+
+def interrupt_mid_run(server: Server) -> None:
+    process = subprocess.Popen(
+        cli_command(server.base_url), cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(server.recorder.created) < 30 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        assert process.poll() is None, "the run ended before it could be interrupted"
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode != 0
+    assert len(server.recorder.created) >= 30
+    after = {key: all_leads(server.base_url, key) for key in (KEY, KEY_2)}
+    assert after == server.before, output[-3000:]
+
+
+def _canonical(match: str) -> str:
+    hex_digits = match.replace("-", "").lower()
+    return f"{hex_digits[:8]}-{hex_digits[8:12]}-{hex_digits[12:16]}-{hex_digits[16:20]}-{hex_digits[20:]}"
