@@ -29,12 +29,12 @@ def test_name_must_have_a_non_space_character_and_at_most_255(api: ApiClient, na
 
 
 @pytest.mark.parametrize("email", ["plain", "a b@example.com", "a@@example.com", "a@b@example.com", "@example.com",
-                                   "rachel@", " rachel@example.com", "rachel@example.com\n", "ré@example.com"])
+                                   "rachel@", " rachel@example.com", "rachel@example.com\n"])
 def test_malformed_emails_are_rejected(api: ApiClient, email: str) -> None:
     assert "email" in issues(api.post("/v1/leads", json={"name": "R", "email": email}))
 
 
-@pytest.mark.parametrize("email", ["a@b", "rachel.kim@example.com", "o'neil+leads@sub.example.org", "X@EXAMPLE.COM"])
+@pytest.mark.parametrize("email", ["a@b", "rachel.kim@example.com", "o'neil+leads@sub.example.org", "X@EXAMPLE.COM", "ré@exämple.com"])
 def test_local_at_domain_emails_are_accepted(api: ApiClient, email: str) -> None:
     assert api.create(email=email)["email"] == email
 
