@@ -177,7 +177,13 @@ def _list_from_env(parser: argparse.ArgumentParser, env: Mapping[str, str], name
 
 
 def _first(*values: Any) -> Any:
-    return next((value for value in values if value is not None), None)
+    """The first value that is not None; callables are called only when reached (so a flag
+    given on the command line keeps an unusable environment value from being read)."""
+    for value in values:
+        value = value() if callable(value) else value
+        if value is not None:
+            return value
+    return None
 
 
 def load_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> Settings:
@@ -185,24 +191,25 @@ def load_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> Setting
     parser = build_parser()
     args = parser.parse_args(argv)
     defaults = Settings()
-    rate = _first(args.rate_limit, _from_env(parser, env, "RATE_LIMIT", parse_rate_limit))
-    fixtures = _first(args.fixtures, _from_env(parser, env, "FIXTURES", parse_existing_file), defaults.fixtures)
+    rate = _first(args.rate_limit, lambda: _from_env(parser, env, "RATE_LIMIT", parse_rate_limit))
+    fixtures = _first(args.fixtures, lambda: _from_env(parser, env, "FIXTURES", parse_existing_file),
+                      defaults.fixtures)
     state_file = _first(args.state_file, env.get(ENV_PREFIX + "STATE_FILE") or None)
-    keys = _first(args.api_keys, _list_from_env(parser, env, "API_KEYS", parse_api_key), defaults.api_keys)
-    origins = _first(args.cors_origins, _list_from_env(parser, env, "CORS_ORIGINS", parse_origin),
+    keys = _first(args.api_keys, lambda: _list_from_env(parser, env, "API_KEYS", parse_api_key), defaults.api_keys)
+    origins = _first(args.cors_origins, lambda: _list_from_env(parser, env, "CORS_ORIGINS", parse_origin),
                      defaults.cors_origins)
     return Settings(
         host=_first(args.host, env.get(ENV_PREFIX + "HOST") or None, defaults.host),
-        port=_first(args.port, _from_env(parser, env, "PORT", parse_port), defaults.port),
+        port=_first(args.port, lambda: _from_env(parser, env, "PORT", parse_port), defaults.port),
         api_keys=tuple(dict.fromkeys(keys)),  # repeated keys collapse, order kept
         fixtures=fixtures,
-        generate=_first(args.generate, _from_env(parser, env, "GENERATE", parse_count)),
-        seed=_first(args.seed, _from_env(parser, env, "SEED", parse_seed), defaults.seed),
+        generate=_first(args.generate, lambda: _from_env(parser, env, "GENERATE", parse_count)),
+        seed=_first(args.seed, lambda: _from_env(parser, env, "SEED", parse_seed), defaults.seed),
         state_file=Path(state_file).expanduser() if state_file else None,
         cors_origins=tuple(dict.fromkeys(origins)),
         admin_token=_first(args.admin_token, env.get(ENV_PREFIX + "ADMIN_TOKEN") or None),
-        latency_ms=_first(args.latency, _from_env(parser, env, "LATENCY", parse_latency)),
-        error_rate=_first(args.error_rate, _from_env(parser, env, "ERROR_RATE", parse_error_rate), 0.0),
+        latency_ms=_first(args.latency, lambda: _from_env(parser, env, "LATENCY", parse_latency)),
+        error_rate=_first(args.error_rate, lambda: _from_env(parser, env, "ERROR_RATE", parse_error_rate), 0.0),
         rate_limit=rate[0] if rate else defaults.rate_limit,
         rate_window_seconds=rate[1] if rate else defaults.rate_window_seconds,
     )

@@ -40,6 +40,13 @@ class StateFile:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
 
+    def check_usable(self) -> None:
+        """Raise StateFileError unless the file can be written: its directory exists and is writable."""
+        if not self.path.parent.is_dir():
+            raise StateFileError(f"cannot use state file {self.path}: directory {self.path.parent} does not exist")
+        if not os.access(self.path.parent, os.W_OK | os.X_OK):
+            raise StateFileError(f"cannot use state file {self.path}: directory {self.path.parent} is not writable")
+
     def load(self) -> dict[str, Any] | None:
         """The saved state, or None when there is none yet. Raises StateFileError when corrupt."""
         self._remove_stale_temp_files()
