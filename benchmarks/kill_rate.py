@@ -1,0 +1,232 @@
+"""Kill rate of the contract suite: how many deliberately broken servers it catches.
+
+Each defect of the reference server (`tests/reference_server/defects.py`) breaks one documented
+rule. The suite's rule checks run against a fresh server per defect; a defect is killed when
+the run fails and its summary marks the defect's rule FAIL. Prints the table and the rate.
+
+    python benchmarks/kill_rate.py [--workers 2] [--full | --targeted] [DEFECT ...]
+
+`--full` runs the whole suite (Schemathesis included) per defect in a subprocess instead
+of the rule checks in-process: slower, and a superset of what is checked.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+KEYS = ("kill-rate-key-tenant-1", "kill-rate-key-tenant-2")
+# The rule checks: every test module of the suite except the generated (Schemathesis) ones.
+RULE_FILES = sorted(str(path) for path in (ROOT / "contract_tests").glob("test_rules_*.py")) + [
+    str(ROOT / "contract_tests" / "test_robustness.py")
+]
+# A window small enough for the 429 check to exhaust it; the run itself stays under it.
+LOW_LIMIT = {"rate_limit": 120, "window_seconds": 600}
+SERVER_OPTIONS: dict[str, dict[str, int]] = {"rate_limit_not_enforced": LOW_LIMIT}
+
+# defect -> the rule (a substring of its name in the summary) that must be marked FAIL
+EXPECTED_RULES: dict[str, str] = {
+    "timestamp_without_millis": "envelope and timestamp format",
+    "null_fields_omitted": "lead carries every field with its type",
+    "unknown_route_plain_text": "unknown route is 404 NOT_FOUND",
+    "datetime_offset_dropped": "date-time offsets are converted to UTC",
+    "create_returns_200": "create answers 201 with its message",
+    "default_interest_cold": "create applies documented defaults",
+    "name_not_trimmed": "name is stored trimmed",
+    "blank_name_accepted": "blank name is rejected",
+    "email_format_unchecked": "invalid field value is rejected naming the field",
+    "invalid_enum_accepted": "invalid field value is rejected naming the field",
+    "negative_budget_accepted": "invalid field value is rejected naming the field",
+    "null_interest_level_accepted": "null for a non-nullable field is rejected",
+    "limit_clamped": "out-of-range paging is 400, not clamped",
+    "query_int_lenient": "query integers are plain decimal digits",
+    "unknown_field_rejected": "unknown body fields are ignored",
+    "malformed_id_404": "malformed id is 400 naming id in path",
+    "bad_cursor_ignored": "bad cursor is 400 naming cursor",
+    "malformed_json_500": "malformed JSON is 400 INVALID_JSON",
+    "content_type_unchecked": "non-JSON content type is 415",
+    "payload_size_unchecked": "body over 1 MiB is 413",
+    "allow_header_missing": "wrong method is 405 with Allow",
+    "trailing_slash_served": "trailing slash is an unknown route",
+    "any_api_key_accepted": "every operation requires a valid API key",
+    "empty_key_invalid": "every operation requires a valid API key",
+    "delete_skips_auth": "every operation requires a valid API key",
+    "list_leaks_other_tenants": "tenant isolation: the list shows only the caller's leads",
+    "get_ignores_owner": "tenant isolation: another key's lead is 404",
+    "foreign_lead_403": "tenant isolation: another key's lead is 404",
+    "version_not_bumped": "update bumps version by exactly 1",
+    "updated_at_frozen": "update moves updated_at",
+    "stale_version_accepted": "stale version is rejected with 409",
+    "conflict_still_applies": "stale version is rejected with 409",
+    "update_not_persisted": "update is persisted",
+    "no_updates_accepted": "update with no updatable field is NO_UPDATES",
+    "soft_delete_visible": "deleted lead is 404 everywhere",
+    "total_pages_off_by_one": "pagination math",
+    "has_more_on_last_page": "pagination math",
+    "total_ignores_filters": "status filter returns only matching leads",
+    "filters_ored": "filters are AND-ed",
+    "oldest_first": "order is newest first",
+    "stats_follow_filters": "stats count all leads whatever the filters",
+    "next_cursor_on_last_page": "cursors: next null on the last page",
+    "convert_keeps_status": "convert marks the lead converted",
+    "price_range_bankers_rounding": "price range rounds budget * 0.9 .. * 1.1 half up",
+    "contact_not_reused": "convert reuses the contact with the same email",
+    "contact_match_case_sensitive": "convert reuses the contact with the same email",
+    "client_type_ignored": "convert applies clientType",
+    "double_convert_allowed": "second convert is 409 ALREADY_CONVERTED",
+    "rate_limit_headers_missing": "rate-limit headers on every answer",
+    "rate_limit_not_enforced": "over the limit is 429 with Retry-After",
+}
+
+
+@dataclass
+class Outcome:
+    """One suite run against one server."""
+
+    defect: str | None
+    exit_code: int
+    failed_rules: list[str] = field(default_factory=list)
+    output: str = ""
+    seconds: float = 0.0
+
+    @property
+    def killed(self) -> bool:
+        return self.exit_code != 0 and bool(self.failed_rules)
+
+    @property
+    def named(self) -> bool:
+        """The expected rule is among those marked FAIL."""
+        expected = EXPECTED_RULES.get(self.defect or "", "")
+        return bool(expected) and any(expected in rule for rule in self.failed_rules)
+
+
+def failed_rules(output: str) -> list[str]:
+    """Rule names marked FAIL in the summary's `per rule:` section."""
+    rules: list[str] = []
+    in_section = False
+    for line in output.splitlines():
+        if line.strip() == "per rule:":
+            in_section = True
+        elif in_section and not line.strip():
+            break
+        elif in_section and line.strip().startswith("FAIL"):
+            rule = line.strip()[len("FAIL"):].strip()
+            rules.append(rule.rsplit("  (", 1)[0])
+    return rules
+
+
+def suite_arguments(base_url: str, cli: bool = False) -> list[str]:
+    """Options of a quick run; the command line tool sets pytest's own options itself."""
+    arguments = ["--base-url", base_url, "--api-key", KEYS[0], "--api-key-2", KEYS[1], "--quick"]
+    return arguments if cli else [*arguments, "-p", "no:cacheprovider"]
+
+
+def files_declaring(rule: str) -> tuple[str, ...]:
+    """The rule-check modules whose `rule` markers name `rule`: enough to show a defect is caught."""
+    return tuple(name for name in RULE_FILES if f'"{rule}"' in Path(name).read_text(encoding="utf-8"))
+
+
+def run_rule_checks(
+    defect: str | None,
+    selection: tuple[str, ...] = (),
+    server_options: dict[str, int] | None = None,
+    extra_arguments: tuple[str, ...] = (),
+) -> Outcome:
+    """Rule checks (all, or the `selection` of modules) in this process against a fresh in-thread server."""
+    import pytest
+
+    from contract_tests.target import serve_in_thread
+    from tests.reference_server import create_app
+
+    started = time.monotonic()
+    options = SERVER_OPTIONS.get(defect or "", {}) if server_options is None else server_options
+    output = io.StringIO()
+    with serve_in_thread(create_app(list(KEYS), defect, **options)) as url, contextlib.redirect_stdout(output):
+        arguments = [*(selection or RULE_FILES), *suite_arguments(url + "/v1"), "-q", "--tb=line", *extra_arguments]
+        exit_code = int(pytest.main(arguments))
+    text = output.getvalue()
+    return Outcome(defect, exit_code, failed_rules(text), text, time.monotonic() - started)
+
+
+def run_full_suite(defect: str | None, server_options: dict[str, int] | None = None) -> Outcome:
+    """The whole suite (`leads-contract --quick`) in a subprocess against a fresh in-thread server."""
+    from contract_tests.target import serve_in_thread
+    from tests.reference_server import create_app
+
+    started = time.monotonic()
+    options = SERVER_OPTIONS.get(defect or "", {}) if server_options is None else server_options
+    with serve_in_thread(create_app(list(KEYS), defect, **options)) as url:
+        # `python -m contract_tests` is the `leads-contract` command.
+        command = [sys.executable, "-m", "contract_tests", *suite_arguments(url + "/v1", cli=True)]
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    text = done.stdout + done.stderr
+    return Outcome(defect, done.returncode, failed_rules(text), text, time.monotonic() - started)
+
+
+def _quiet_worker() -> None:
+    # Third-party pytest plugins only slow the in-process runs down; the checks need none.
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+
+
+def kill_table(defects: list[str], workers: int = 2, full: bool = False, targeted: bool = False) -> list[Outcome]:
+    """One outcome per defect, run on `workers` processes.
+
+    `targeted` runs, per defect, only the modules declaring its expected rule: a failure there
+    is a failure of the whole suite, found in a fraction of the time.
+    """
+    context = get_context("spawn")  # the caller may be a threaded process (pytest, uvicorn)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_quiet_worker) as pool:
+        if full:
+            return list(pool.map(run_full_suite, defects))
+        selections = [files_declaring(EXPECTED_RULES[name]) if targeted else () for name in defects]
+        return list(pool.map(run_rule_checks, defects, selections))
+
+
+def render(outcomes: list[Outcome]) -> list[str]:
+    width = max(len(outcome.defect or "") for outcome in outcomes)
+    lines = [f"{'defect':<{width}}  killed  named  seconds  rules that failed"]
+    for outcome in outcomes:
+        killed = "yes" if outcome.killed else "NO"
+        named = "yes" if outcome.named else "NO"
+        rules = "; ".join(outcome.failed_rules) or "-"
+        lines.append(f"{outcome.defect:<{width}}  {killed:<6}  {named:<5}  {outcome.seconds:7.1f}  {rules}")
+    killed = sum(outcome.killed for outcome in outcomes)
+    named = sum(outcome.killed and outcome.named for outcome in outcomes)
+    lines.append("")
+    lines.append(f"kill rate: {killed}/{len(outcomes)} = {killed / len(outcomes):.0%} "
+                 f"(broken rule named: {named}/{len(outcomes)})")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tests.reference_server import DEFECTS
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("defects", nargs="*", help="defects to run (default: all)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--full", action="store_true", help="run the whole suite per defect (slow)")
+    parser.add_argument("--targeted", action="store_true", help="per defect, only the modules of its expected rule")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.defects) - set(DEFECTS))
+    if unknown:
+        parser.error(f"unknown defects: {', '.join(unknown)}")
+    outcomes = kill_table(args.defects or sorted(DEFECTS), args.workers, args.full, args.targeted)
+    for line in render(outcomes):
+        print(line)
+    return 0 if all(outcome.killed and outcome.named for outcome in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
