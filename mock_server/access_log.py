@@ -31,4 +31,6 @@ class AccessLog:
             await self.app(scope, receive, send_noting_status)
         finally:
             elapsed = (time.perf_counter() - started) * 1000
-            logger.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed)
+            # logger.info minus its stack walk for the caller's file and line, which no access line shows
+            logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, "%s %s %d %.1fms",
+                                            (scope["method"], scope["path"], status, elapsed), None))

@@ -9,6 +9,7 @@ import math
 import re
 from typing import Any
 
+from .envelope import json_text
 from .errors import InvalidCursor
 from .store import LeadPage, Position
 
@@ -64,3 +65,10 @@ def page_data(page: LeadPage, limit: int) -> dict[str, Any]:
 
 def _key(lead: dict[str, Any]) -> tuple[str, str]:
     return lead["created_at"], lead["id"]
+
+
+def page_json(page: LeadPage, limit: int) -> str:
+    """`page_data` as JSON text, the leads spliced in from their cached texts (encoding dominates a page)."""
+    data = page_data(page, limit)
+    del data["leads"]
+    return '{"leads":[' + ",".join(page.leads_json) + "]," + json_text(data)[1:]

@@ -15,7 +15,7 @@ from connexion.resolver import Resolution, Resolver
 from starlette.responses import Response
 
 from . import cursors
-from .envelope import success
+from .envelope import success, success_json
 from .store import LeadStore
 
 
@@ -28,13 +28,13 @@ class LeadsApi:
         position = cursors.decode(cursor) if cursor is not None else None
         found = self.store.list_leads(user, status=status, interest_level=interest_level, limit=limit, page=page,
                                       position=position)
-        return success(cursors.page_data(found, limit))
+        return success_json(cursors.page_json(found, limit))
 
     async def create_lead(self, user: str, fields: dict[str, Any]) -> Response:
         return success(self.store.create(user, fields), status=201, message="Lead created successfully")
 
     async def get_lead(self, user: str, id: str) -> Response:  # noqa: A002 - the spec's parameter name
-        return success(self.store.get(user, id))
+        return success_json(self.store.get_json(user, id))
 
     async def update_lead(self, user: str, id: str, fields: dict[str, Any]) -> Response:  # noqa: A002
         changes = dict(fields)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import ApiKeys
@@ -19,7 +19,7 @@ UNLIMITED_PREFIXES = ("/v1/ui", "/v1/openapi.json", "/v1/openapi.yaml")  # the d
 _PURGE_AT = 10_000  # buckets; expired ones are dropped past this many
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     allowed: bool
     limit: int
@@ -76,7 +76,7 @@ class RateLimitMiddleware:
         if not (path == API_PREFIX or path.startswith(API_PREFIX + "/")) or path.startswith(UNLIMITED_PREFIXES):
             await self.app(scope, receive, send)
             return
-        key = Headers(scope=scope).get("x-api-key")
+        key = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-api-key"), None)
         if self.api_keys.user_for(key) is not None:
             bucket = f"key:{key}"
         else:
@@ -88,12 +88,19 @@ class RateLimitMiddleware:
             await refusal(scope, receive, send)
             return
         extra = decision.headers()
+        raw_extra = [(b"ratelimit-limit", extra["RateLimit-Limit"].encode()),
+                     (b"ratelimit-remaining", extra["RateLimit-Remaining"].encode()),
+                     (b"ratelimit-reset", extra["RateLimit-Reset"].encode())]  # an allowed request: no Retry-After
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in extra.items():
-                    headers[name] = value
+                raw = message.setdefault("headers", [])
+                if isinstance(raw, list) and not any(name.startswith(b"ratelimit-") for name, _ in raw):
+                    raw.extend(raw_extra)  # the common case, without MutableHeaders' per-name replace
+                else:
+                    headers = MutableHeaders(scope=message)
+                    for name, value in extra.items():
+                        headers[name] = value
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -1,4 +1,4 @@
-"""Route facts the spec knows better than the router: which methods a path allows, and no trailing slashes."""
+"""Route facts the spec knows better than the router: allowed methods, no trailing slashes, and a flat route table."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from connexion.middleware.abstract import ROUTING_CONTEXT
+from connexion.middleware.routing import RoutingMiddleware, RoutingOperation
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .errors import RouteNotFound
@@ -48,3 +52,71 @@ class NoTrailingSlash:
             if slashed or path == self.base_path:
                 raise RouteNotFound()
         await self.app(scope, receive, send)
+
+
+_FlatRoute = tuple[re.Pattern[str], set[str], dict[str, Any], RoutingOperation]  # full path, methods, convertors
+
+
+class SpecRouting(RoutingMiddleware):
+    """Connexion's routing step, with the spec's routes matched directly once compiled.
+
+    Connexion routes through nested Starlette routers (the API mount, then its routes), and each
+    layer rebuilds scopes. A request that fully matches a route (path and method) takes the same
+    route here, in Starlette's order, from one flat table; anything else (unknown paths, wrong
+    methods, HEAD edge cases) goes through Connexion's router unchanged.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        super().__init__(app)
+        self._mounts: list[tuple[re.Pattern[str], str, list[_FlatRoute]]] = []  # (mount regex, base path, routes)
+
+    def add_api(self, *args: Any, **kwargs: Any) -> None:
+        super().add_api(*args, **kwargs)
+        self._mounts = []
+        for mount in self.router.routes:
+            if not isinstance(mount, Mount) or mount.app is not getattr(mount, "_base_app", None):
+                self._mounts = []  # a shape this table does not model: always use the router
+                return
+            routes = []
+            for route in mount.routes:
+                if not isinstance(route, Route) or not route.methods or route.app is not route.endpoint \
+                        or not isinstance(route.endpoint, RoutingOperation):
+                    break  # the table stops where it cannot stand for the router
+                suffix = route.path_regex.pattern.removeprefix("^")
+                pattern = re.compile("^" + re.escape(mount.path) + suffix)
+                routes.append((pattern, route.methods, route.param_convertors, route.endpoint))
+            self._mounts.append((mount.path_regex, mount.path, routes))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            path = scope["path"]
+            for mount_regex, base_path, routes in self._mounts:
+                if mount_regex.match(path):
+                    for pattern, methods, convertors, endpoint in routes:
+                        match = pattern.match(path)
+                        if match and scope["method"] in methods:
+                            routed = dict(scope)  # as Connexion's router: the caller's scope stays as it was
+                            params = {key: convertors[key].convert(value) for key, value in match.groupdict().items()}
+                            routed["path_params"] = {**scope.get("path_params", {}), **params}
+                            extensions = routed.setdefault("extensions", {})
+                            extensions.setdefault(ROUTING_CONTEXT, {}).update(
+                                {"api_base_path": base_path, "operation_id": endpoint.operation_id})
+                            await endpoint.next_app(routed, receive, send)
+                            return
+                    break  # the first matching mount takes the request, as in the router
+        await super().__call__(scope, receive, send)
+
+
+class DocsOutsideLeads(SwaggerUIMiddleware):
+    """Connexion's docs step, skipped for the API's own routes (no docs page lives under them)."""
+
+    def __init__(self, app: ASGIApp, *, leads_path: str, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.leads_path = leads_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and (path == self.leads_path or path.startswith(self.leads_path + "/")):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)

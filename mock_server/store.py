@@ -59,6 +59,7 @@ class LeadPage:
     offset: int  # index of the first lead of the page in the filtered, ordered list
     total: int  # leads matching the filters
     stats: dict[str, Any]
+    leads_json: list[str]  # the same leads as JSON texts
 
 
 class LeadStore:
@@ -138,10 +139,16 @@ class LeadStore:
         stop = max(0, total - offset)
         keys = view.islice(max(0, stop - limit), stop, reverse=True) if stop else ()
         leads = [dict(user.leads[key[1]]) for key in keys]
-        return LeadPage(leads=leads, offset=offset, total=total, stats=user.stats())
+        leads_json = [user.text_of(lead) for lead in leads]
+        return LeadPage(leads=leads, offset=offset, total=total, stats=user.stats(), leads_json=leads_json)
 
     def get(self, user_id: str, lead_id: str) -> Record:
         return dict(self._lead(user_id, lead_id))
+
+    def get_json(self, user_id: str, lead_id: str) -> str:
+        """`get` as JSON text, encoded once per version of the lead."""
+        lead = self.get(user_id, lead_id)  # the one way to a lead, not-found included
+        return self._users[user_id].text_of(lead)
 
     def create(self, user_id: str, fields: Mapping[str, Any]) -> Record:
         now = self._tick()
@@ -168,6 +175,7 @@ class LeadStore:
             lead["interest_level"] != changes.get("interest_level", lead["interest_level"])
         if reindex:
             user.unindex(lead)
+        user.texts.pop(lead["id"], None)
         lead.update(changes)
         lead["version"] += 1
         lead["updated_at"] = self._tick()
@@ -180,6 +188,7 @@ class LeadStore:
         lead = self._lead(user_id, lead_id)
         user = self._users[user_id]
         user.unindex(lead)
+        user.texts.pop(lead["id"], None)
         del user.leads[lead["id"]]
         self.revision += 1
 
@@ -207,6 +216,7 @@ class LeadStore:
                 user.contact_by_email[email.lower()] = contact_id
         user.clients[client["id"]] = client
         user.unindex(lead)
+        user.texts.pop(lead["id"], None)
         lead.update(status="converted", converted_to_client_id=client["id"], version=lead["version"] + 1,
                     updated_at=now)
         user.index(lead)

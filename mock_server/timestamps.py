@@ -8,6 +8,9 @@ from datetime import datetime, timedelta, timezone
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MS = timedelta(milliseconds=1)
+# A few seconds, not one: the store's clock runs ahead of the wall clock under a burst of writes
+_SECONDS_KEPT = 64
+_second_texts: dict[int, str] = {}
 # RFC 3339 date-time; ASCII digits only (`\d` would take any Unicode digit)
 _RFC3339 = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
@@ -20,11 +23,16 @@ def now_ms() -> int:
 
 
 def format_ms(ms: int) -> str:
-    moment = _EPOCH + timedelta(milliseconds=ms)
-    return (
-        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
-        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}.{ms % 1000:03d}Z"
-    )
+    second = ms // 1000
+    prefix = _second_texts.get(second)
+    if prefix is None:  # most calls fall in a second already shown: reuse its text, the costly part
+        moment = _EPOCH + timedelta(seconds=second)
+        prefix = (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
+                  f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}.")
+        if len(_second_texts) >= _SECONDS_KEPT:
+            _second_texts.clear()
+        _second_texts[second] = prefix
+    return f"{prefix}{ms % 1000:03d}Z"
 
 
 def utc_timestamp() -> str:

@@ -7,6 +7,8 @@ from typing import Any
 
 from sortedcontainers import SortedList
 
+from .envelope import json_text
+
 Record = dict[str, Any]
 SortKey = tuple[str, str]  # (created_at, id): ascending here, served in reverse (newest first)
 
@@ -22,6 +24,7 @@ class UserData:
         self.contacts: dict[str, Record] = {}
         self.clients: dict[str, Record] = {}
         self.contact_by_email: dict[str, str] = {}
+        self.texts: dict[str, str] = {}  # lead id -> its JSON text, dropped whenever the lead changes
         self.all: SortedList = SortedList()
         self.by_status: dict[str, SortedList] = {s: SortedList() for s in STATUSES}
         self.by_interest: dict[str, SortedList] = {i: SortedList() for i in INTEREST_LEVELS}
@@ -65,6 +68,13 @@ class UserData:
             index.remove(key)
         self.status_counts[status] -= 1
         self.interest_counts[interest] -= 1
+
+    def text_of(self, lead: Record) -> str:
+        """The lead as JSON text, encoded once per version of it (the store drops it on every change)."""
+        text = self.texts.get(lead["id"])
+        if text is None:
+            text = self.texts[lead["id"]] = json_text(lead)
+        return text
 
     def view(self, status: str | None, interest: str | None) -> SortedList:
         if status and interest:

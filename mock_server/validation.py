@@ -12,9 +12,10 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from connexion.validators import AbstractRequestBodyValidator
-from starlette.datastructures import Headers, QueryParams
+from starlette.datastructures import Headers
 from starlette.types import Message, Receive, Scope
 
 from .errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed, issue
@@ -23,10 +24,30 @@ from .rules import Rule
 MAX_BODY_BYTES = 1024 * 1024
 _DIGITS = re.compile(r"[0-9]+")
 _MAX_DIGITS = 1000
+_QUERY_KEY = "leads_mock.query"  # the parsed query, shared with the handler call (see `dispatch`)
+
+
+def query_values(scope: Scope) -> dict[str, list[str]]:
+    """The query string's values by name, in order, read as Starlette's QueryParams reads it; parsed once a request."""
+    values: dict[str, list[str]] | None = scope.get(_QUERY_KEY)
+    if values is None:
+        text = scope.get("query_string", b"").decode("latin-1")
+        if "%" in text or "+" in text:
+            pairs = parse_qsl(text, keep_blank_values=True)
+        else:  # nothing to unquote: what parse_qsl does, minus its work
+            pairs = [(name, value) for name, _, value in (part.partition("=") for part in text.split("&") if part)]
+        values = {}
+        for name, value in pairs:
+            values.setdefault(name, []).append(value)
+        scope[_QUERY_KEY] = values
+    return values
 
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")  # json accepts NaN and Infinity unless told otherwise
+
+
+_JSON_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # json.loads builds one a call when given options
 
 
 class LeadParameterValidator:
@@ -45,9 +66,9 @@ class LeadParameterValidator:
             if problem:
                 issues.append(issue(rule.name, "path", problem))
         if self.query_rules and scope.get("query_string"):
-            query = QueryParams(scope["query_string"])
+            query = query_values(scope)
             for rule in self.query_rules:
-                problem = self._query_problem(rule, query.getlist(rule.name))
+                problem = self._query_problem(rule, query.get(rule.name, []))
                 if problem:
                     issues.append(issue(rule.name, "query", problem))
         if issues:
@@ -99,7 +120,7 @@ class LeadBodyValidator(AbstractRequestBodyValidator):
         if mime != "application/json":
             raise UnsupportedMediaType()
         try:
-            body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+            body = _JSON_DECODER.decode(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise InvalidJson() from None
         if not isinstance(body, dict):

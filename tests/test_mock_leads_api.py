@@ -213,11 +213,9 @@ def test_null_clears_a_nullable_field(api: ApiClient) -> None:
     assert lead["budget"] is None and lead["email"] is None and lead["timeline"] is None
 
 
-@pytest.mark.parametrize("field, limit", [("name", 255), ("phone", 50), ("source", 100), ("timeline", 100),
-                                          ("email", 255)])
+@pytest.mark.parametrize("field, limit", [("name", 255), ("phone", 50), ("source", 100), ("timeline", 100)])
 def test_text_fields_have_their_maximum_length(api: ApiClient, field: str, limit: int) -> None:
-    domain = ".".join(("b" * 63, "c" * 63, "d" * 63, "e" * 61))  # the longest host name, 253 characters
-    too_long = "aa@" + domain if field == "email" else "a" * (limit + 1)
+    too_long = "a" * (limit + 1)
     assert len(too_long) == limit + 1
     assert field in issues(api.put(f"/v1/leads/{RACHEL_ID}", json={field: too_long}))
     at_limit = too_long[1:]
