@@ -14,20 +14,19 @@ from typing import Any
 import connexion
 import yaml
 from connexion.middleware.context import ContextMiddleware
-from connexion.middleware.exceptions import ExceptionMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
-from connexion.middleware.security import SecurityMiddleware
 from connexion.middleware.server_error import ServerErrorMiddleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from .access_log import AccessLog
 from .admin import AdminMiddleware, admin_routes
-from .auth import ApiKeys
+from .auth import ApiKeys, KeySecurity
 from .config import Runtime, Settings
+from .cors import Cors
 from .dataset import load_dataset
 from .dispatch import DirectApi
+from .error_handling import ErrorHandling
 from .errors import ErrorTranslator
 from .faults import FaultMiddleware
 from .journal import Journal, JournalMiddleware
@@ -113,13 +112,13 @@ def create_app(settings: Settings | None = None) -> MockApp:
                 hook()
             logger.info("leads mock stopped at revision %d", store.revision)
 
-    # Outermost first. Error envelopes come from ExceptionMiddleware, so whatever must also
+    # Outermost first. Error envelopes come from ErrorHandling, so whatever must also
     # touch error answers (CORS, rate-limit headers, logging) sits outside it.
     middlewares = [
         AccessLog,
         partial(JournalMiddleware, journal=journal),
         partial(ServerErrorMiddleware, handler=translator.unexpected),
-        partial(CORSMiddleware, allow_origins=list(settings.cors_origins),
+        partial(Cors, allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
                 allow_headers=["X-API-Key", "Content-Type", "Authorization", "Prefer"],
                 expose_headers=EXPOSED_HEADERS, max_age=600),
@@ -127,11 +126,11 @@ def create_app(settings: Settings | None = None) -> MockApp:
             store, journal, runtime, settings.admin_token, api_keys=api_keys.keys, on_reset=limiter.reset)),
         partial(RateLimitMiddleware, limiter=limiter, api_keys=api_keys),
         partial(FaultMiddleware, runtime=runtime),
-        ExceptionMiddleware,
+        ErrorHandling,
         partial(NoTrailingSlash, base_path=BASE_PATH, docs_prefix=f"{BASE_PATH}/ui/"),
         partial(DocsOutsideLeads, leads_path=f"{BASE_PATH}/leads"),
         SpecRouting,
-        SecurityMiddleware,
+        KeySecurity,
         RequestValidationMiddleware,
         LifespanMiddleware,
         ContextMiddleware,

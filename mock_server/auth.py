@@ -7,7 +7,11 @@ from functools import partial
 from typing import Any
 
 from connexion.lifecycle import ConnexionRequest
+from connexion.middleware.security import SecurityAPI, SecurityMiddleware, SecurityOperation
+from connexion.operations import AbstractOperation
 from connexion.security import ApiKeySecurityHandler
+from connexion.spec import Specification
+from starlette.types import Receive, Scope, Send
 
 from .errors import InvalidApiKey, MissingApiKey
 from .store import user_id_for
@@ -28,6 +32,15 @@ class ApiKeys:
     def user_for(self, key: str | None) -> str | None:
         return self._users.get(key) if key else None
 
+    def token_info(self, key: str | None) -> dict[str, str]:
+        """The caller's token info for a key: MissingApiKey or InvalidApiKey (both 401) unless it is accepted."""
+        if not key:  # absent and empty are the same to clients
+            raise MissingApiKey()
+        user_id = self._users.get(key)
+        if user_id is None:
+            raise InvalidApiKey()
+        return {"sub": user_id, "api_key": key}  # `sub` becomes context["user"]
+
     def security_map(self) -> dict[str, Callable[[], ApiKeySecurityHandler]]:
         """Connexion's `security_map`: its `apiKey` scheme type checked against these keys, no spec extension needed."""
         return {"apiKey": partial(KeyCheck, self)}
@@ -46,12 +59,51 @@ class KeyCheck(ApiKeySecurityHandler):
         header = security_scheme["name"]
 
         def verify(request: ConnexionRequest) -> dict[str, str]:
-            key = request.headers.get(header)
-            if not key:  # absent and empty are the same to clients
-                raise MissingApiKey()
-            user_id = self._keys.user_for(key)
-            if user_id is None:
-                raise InvalidApiKey()
-            return {"sub": user_id, "api_key": key}  # `sub` becomes context["user"]
+            return self._keys.token_info(request.headers.get(header))
 
         return verify
+
+
+class HeaderKeyOperation(SecurityOperation):
+    """Connexion's security step for one operation; a lone header `apiKey` requirement is checked from the raw scope.
+
+    Same outcome as Connexion's path (the 401 errors, `user` and `token_info` in the context)
+    without a request object per call. Any other requirement goes through Connexion unchanged.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header: bytes | None = None
+        self._keys: ApiKeys | None = None
+        if len(self.security) == 1 and len(self.security[0]) == 1:
+            (scheme_name,) = self.security[0]
+            scheme = self.security_schemes.get(scheme_name, {})
+            handler = self.security_handler_factory.security_handlers.get("apiKey")
+            if scheme.get("type") == "apiKey" and scheme.get("in") == "header" \
+                    and isinstance(handler, partial) and handler.func is KeyCheck:
+                self._header = scheme["name"].lower().encode("latin-1")
+                self._keys = handler.args[0]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._keys is None:
+            await super().__call__(scope, receive, send)
+            return
+        header = self._header
+        key = next((value.decode("latin-1") for name, value in scope["headers"] if name == header), None)
+        token_info = self._keys.token_info(key)
+        context = scope.setdefault("extensions", {}).setdefault("connexion_context", {})
+        context["user"] = token_info["sub"]
+        context["token_info"] = token_info
+        await self.next_app(scope, receive, send)
+
+
+class HeaderKeyApi(SecurityAPI):
+    def make_operation(self, operation: AbstractOperation | Specification) -> SecurityOperation:
+        return HeaderKeyOperation.from_operation(
+            operation, next_app=self.next_app, security_handler_factory=self.security_handler_factory)
+
+
+class KeySecurity(SecurityMiddleware):
+    """Connexion's SecurityMiddleware, with `HeaderKeyOperation` for each operation."""
+
+    api_cls = HeaderKeyApi

@@ -64,6 +64,9 @@ class Preferences:
     delay_ms: int | None = None
 
 
+_NO_PREFERENCES = Preferences()
+
+
 def parse_prefer(values: list[str]) -> Preferences:
     """Read `code` and `delay` from the `Prefer` header values, Prism's syntax (`code=503, delay=100`).
 
@@ -118,7 +121,8 @@ class FaultMiddleware:
         if scope["type"] != "http" or not is_leads_path(scope["path"]):
             await self.app(scope, receive, send)
             return
-        prefer = parse_prefer([v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"prefer"])
+        values = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"prefer"]
+        prefer = parse_prefer(values) if values else _NO_PREFERENCES
         applied: list[str] = []
         if prefer.delay_ms is not None:
             delay_ms: float = prefer.delay_ms

@@ -102,7 +102,14 @@ class JournalMiddleware:
             if recorded:
                 return
             recorded = True
-            headers = _first_values(scope["headers"])
+            api_key = test_case_id = None
+            for name, value in scope["headers"]:  # the first of each, as a header lookup would give
+                name = name.lower()
+                if name == b"x-api-key":
+                    if api_key is None:
+                        api_key = value.decode("latin-1")
+                elif name == TEST_CASE_HEADER and test_case_id is None:
+                    test_case_id = value.decode("latin-1")
             self.journal.record(
                 JournalEntry(
                     method=scope["method"],
@@ -111,8 +118,8 @@ class JournalMiddleware:
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 3),
                     time=format_ms(started_at),
-                    api_key=mask_api_key(headers.get(b"x-api-key")),
-                    test_case_id=headers.get(TEST_CASE_HEADER),
+                    api_key=mask_api_key(api_key),
+                    test_case_id=test_case_id,
                 )
             )
 
@@ -132,10 +139,3 @@ class JournalMiddleware:
             raise
         finally:
             record()
-
-
-def _first_values(raw_headers: list[tuple[bytes, bytes]]) -> dict[bytes, str]:
-    values: dict[bytes, str] = {}
-    for name, value in raw_headers:
-        values.setdefault(name.lower(), value.decode("latin-1"))
-    return values

@@ -87,10 +87,9 @@ class RateLimitMiddleware:
             refusal = error_response(RateLimitExceeded(decision.reset, headers=decision.headers()))
             await refusal(scope, receive, send)
             return
-        extra = decision.headers()
-        raw_extra = [(b"ratelimit-limit", extra["RateLimit-Limit"].encode()),
-                     (b"ratelimit-remaining", extra["RateLimit-Remaining"].encode()),
-                     (b"ratelimit-reset", extra["RateLimit-Reset"].encode())]  # an allowed request: no Retry-After
+        raw_extra = [(b"ratelimit-limit", b"%d" % decision.limit),
+                     (b"ratelimit-remaining", b"%d" % decision.remaining),
+                     (b"ratelimit-reset", b"%d" % decision.reset)]  # an allowed request: no Retry-After
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -99,7 +98,7 @@ class RateLimitMiddleware:
                     raw.extend(raw_extra)  # the common case, without MutableHeaders' per-name replace
                 else:
                     headers = MutableHeaders(scope=message)
-                    for name, value in extra.items():
+                    for name, value in decision.headers().items():
                         headers[name] = value
             await send(message)
 

@@ -1,0 +1,28 @@
+"""Starlette's CORS middleware, with the common request (no `Origin` header) answered without header objects."""
+
+from __future__ import annotations
+
+from starlette.datastructures import MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import Message, Receive, Scope, Send
+
+
+class Cors(CORSMiddleware):
+    """Same answers as `CORSMiddleware`; a request without `Origin` only gets `Vary: Origin` added."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not any(name == b"origin" for name, _ in scope["headers"]):
+
+            async def send_varying(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    raw = message.setdefault("headers", [])
+                    if isinstance(raw, list) and not any(name.lower() == b"vary" for name, _ in raw):
+                        raw.append((b"vary", b"Origin"))
+                    else:  # merge with the app's own Vary values, as the parent does
+                        headers = MutableHeaders(scope=message)
+                        headers["Vary"] = ", ".join([*headers.getlist("Vary"), "Origin"])
+                await send(message)
+
+            await self.app(scope, receive, send_varying)
+            return
+        await super().__call__(scope, receive, send)
