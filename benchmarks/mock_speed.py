@@ -136,11 +136,22 @@ def measure_plain(python: str, seconds: int, connections: int) -> Result:
             return wrk(f"{base}/v1/leads/{lead['id']}", seconds, connections)
 
 
+def measure_prism(prism: str, seconds: int, connections: int) -> Result:
+    """Prism answering get by id from the spec's examples: the static mock the mock is compared with."""
+    port = free_port()
+    command = [prism, "mock", "-h", "127.0.0.1", "-p", str(port), str(ROOT / "openapi.yaml")]
+    url = f"http://127.0.0.1:{port}/leads/f2b8d4a6-3c5e-4f7a-9b1d-8e0c6a4f2d9b"
+    with running(command, url):
+        return wrk(url, seconds, connections)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=5, help="duration of each wrk run")
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--large", type=int, default=100_000, help="leads in the large data set")
+    parser.add_argument("--prism", metavar="PATH", help="also measure Prism's static mock of openapi.yaml on get by id: "
+                        "the path of its `prism` command (npm install @stoplight/prism-cli@5.16.0)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
@@ -167,6 +178,8 @@ def main() -> None:
             results[f"list, page 3 of all ({size} leads)"] = wrk(
                 f"{base}/v1/leads?page=3&limit=25", args.seconds, args.connections)
             results[f"create ({size} leads)"] = wrk(f"{base}/v1/leads", args.seconds, args.connections, CREATE_SCRIPT)
+    if args.prism:
+        results["Prism 5.16 static mock: get by id"] = measure_prism(args.prism, args.seconds, args.connections)
     plain_after = measure_plain(python, args.seconds, args.connections)
     plain = Result(*(statistics.mean(pair) for pair in zip(
         (plain_before.requests_per_second, plain_before.p50_ms, plain_before.p99_ms),
@@ -177,7 +190,7 @@ def main() -> None:
     print_row("plain Starlette, get by id (first)", plain_before)
     print_row("plain Starlette, get by id (last)", plain_after)
     for name, result in results.items():
-        print_row("mock: " + name, result, plain)
+        print_row(name if name.startswith("Prism") else "mock: " + name, result, plain)
     print(f"\nratios are to the mean of the two plain Starlette runs ({plain.requests_per_second:.0f} req/s)")
     for size, seconds in startups.items():
         print(f"mock with {size} leads: up and answering in {seconds:.1f} s")
