@@ -9,8 +9,8 @@ import math
 import re
 from typing import Any
 
-from .envelope import json_text
-from .errors import InvalidCursor
+from .encoding import json_text
+from .api_errors import InvalidCursor
 from .store import LeadPage, Position
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.responses import Response
 
+from .encoding import json_text
 from .timestamps import utc_timestamp
 
-json_text = json.JSONEncoder(separators=(",", ":")).encode  # ASCII output: lone surrogates cannot break it
 
 
 def success(data: Any, *, status: int = 200, message: str | None = None) -> Response:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
-from .errors import AlreadyConverted, LeadNotFound, NoUpdates, VersionConflict
+from .api_errors import AlreadyConverted, LeadNotFound, NoUpdates, VersionConflict
 from .timestamps import format_ms, now_ms
 from .user_data import INTEREST_LEVELS, STATUSES, Record, SortKey, UserData  # noqa: F401 - enums re-exported
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sortedcontainers import SortedList
 
-from .envelope import json_text
+from .encoding import json_text
 
 Record = dict[str, Any]
 SortKey = tuple[str, str]  # (created_at, id): ascending here, served in reverse (newest first)

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from mock_server.errors import AlreadyConverted, LeadNotFound, NoUpdates, VersionConflict
+from mock_server.api_errors import AlreadyConverted, LeadNotFound, NoUpdates, VersionConflict
 from mock_server.sample_data import default_dataset, generate_dataset
 from mock_server.store import INTEREST_LEVELS, STATUSES, LeadStore, Position, price_range, user_id_for
 
@@ -197,3 +197,13 @@ def test_ties_on_created_at_break_on_id_descending() -> None:
     store = LeadStore({"leads": leads}, owner_id=OWNER, clock=Clock())
     page = store.list_leads(OWNER, status=None, interest_level=None, limit=10)
     assert [lead["name"] for lead in page.leads] == ["3333", "2222", "1111"]
+
+
+def test_the_store_imports_no_web_framework() -> None:
+    """The store is plain Python: usable and testable without Connexion, Starlette or uvicorn."""
+    import subprocess
+    import sys
+
+    probe = "import sys, mock_server.store; print(sorted(m for m in ('connexion', 'starlette', 'uvicorn') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"
