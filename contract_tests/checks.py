@@ -63,7 +63,9 @@ def check_timestamp(operation: str, response: httpx.Response, payload: dict[str,
     try:
         parse_instant(stamp)
     except ValueError:
-        raise AssertionError(describe(operation, "envelope timestamp", "a real calendar instant", stamp, response))
+        raise AssertionError(
+            describe(operation, "envelope timestamp", "a real calendar instant", stamp, response)
+        ) from None
 
 
 def check_success(

@@ -9,7 +9,7 @@ from typing import Any
 
 from .defects import DefectSwitch
 from .store import Lead
-from .validation import DIGITS_PATTERN, INTEREST_LEVELS, STATUSES, ListQuery
+from .validation import INTEREST_LEVELS, STATUSES, ListQuery, parse_digits
 
 CURSOR_PREFIX = "leads-offset:"
 MAX_CURSOR_LENGTH = 512
@@ -29,13 +29,7 @@ def decode_cursor(text: str) -> int | None:
         return None
     if not raw.startswith(CURSOR_PREFIX):
         return None
-    digits = raw[len(CURSOR_PREFIX):]
-    if DIGITS_PATTERN.fullmatch(digits) is None:
-        return None
-    try:
-        return int(digits)
-    except ValueError:  # beyond the interpreter's digit limit
-        return None
+    return parse_digits(raw[len(CURSOR_PREFIX):])
 
 
 def matches(lead: Lead, query: ListQuery, defect: DefectSwitch) -> bool:

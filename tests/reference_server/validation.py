@@ -173,18 +173,23 @@ class ListQuery:
     cursor: str | None
 
 
+def parse_digits(text: str) -> int | None:
+    """Plain decimal digits as an int, or None (also beyond the interpreter's digit limit)."""
+    if DIGITS_PATTERN.fullmatch(text) is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
 def parse_query_int(text: str, defect: DefectSwitch) -> int | None:
     if defect("query_int_lenient"):
         try:
             return int(text)
         except ValueError:
             return None
-    if DIGITS_PATTERN.fullmatch(text) is None:
-        return None
-    try:
-        return int(text)
-    except ValueError:  # beyond the interpreter's digit limit
-        return None
+    return parse_digits(text)
 
 
 def validate_list_query(params: dict[str, str], defect: DefectSwitch) -> tuple[ListQuery, list[dict[str, str]]]:
