@@ -1,12 +1,14 @@
 """`leads-contract`: check a Leads API server against `openapi.yaml` and the documented rules.
 
-Runs pytest on this package. Exit status 0 means nothing diverged; any divergence, an unreachable
-server or a run that could not start gives a non-zero status and a one-line reason.
+Runs pytest on this package. Exit status: 0 nothing diverged, 1 the server diverges, 2 interrupted,
+3 the target is unusable (unreachable, no Leads API at that URL, a key refused, both keys one
+tenant), 4 a usage error, 5 an internal error of the suite.
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import signal
 import sys
@@ -15,14 +17,15 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import httpx
 import pytest
 
+from contract_tests import preflight as target_check
+from contract_tests.run_state import PREFLIGHT_ENV, write_stop_report
 from contract_tests.target import from_options
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-EXIT_UNREACHABLE = 3
-EXIT_USAGE = 4
+EXIT_PASSED, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_UNREACHABLE, EXIT_USAGE, EXIT_INTERNAL = range(6)
+DEFAULT_WORKERS = 4
 # Entry-point plugins are not auto-loaded (a user's plugins must not change the run, and pytest
 # would rewrite every module of these packages at each start); the ones the suite needs are named.
 PLUGINS = ("schemathesis.pytest.plugin", "_hypothesis_pytestplugin")
@@ -40,13 +43,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--api-key-2", help="a second tenant's key, for isolation checks (env LEADS_API_KEY_2)")
     parser.add_argument("--seed", type=int, help="seed of the generated data: same seed, same requests")
     parser.add_argument("--max-examples", type=int, help="generated cases per operation and mode")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="parallel pytest-xdist processes sharing the tests (needs pytest-xdist)")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                        help=f"parallel processes sharing the checks (default {DEFAULT_WORKERS}; 1 runs them in this "
+                        "process); the results do not depend on it")
     parser.add_argument("--quick", action="store_true", help="a fast smoke run: fewer generated cases")
     parser.add_argument("--junit-xml", metavar="PATH", help="also write a JUnit XML report to PATH")
+    parser.add_argument("--report-json", metavar="PATH",
+                        help="write the machine-readable report to PATH (default: next to --junit-xml)")
+    parser.add_argument("--report-dir", metavar="DIR",
+                        help="folder for request bodies and the ids left on the server (default: beside the "
+                        "reports, else ./leads-contract-report)")
+    parser.add_argument("--max-wait", type=float, default=180.0, metavar="SECONDS",
+                        help="the most the run waits for 429s in all (default 180)")
     parser.add_argument("--show-key", action="store_true", help="print API keys unmasked in curl lines")
     parser.add_argument("pytest_args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.max_wait < 0:
+        parser.error("--max-wait must be 0 or more")
     if args.workers < 1:
         parser.error("--workers must be 1 or more")
     if args.max_examples is not None and args.max_examples < 1:
@@ -62,7 +75,7 @@ def pytest_arguments(args: argparse.Namespace) -> list[str]:
     ]
     for plugin in PLUGINS:
         arguments += ["-p", plugin]
-    for option in ("base_url", "api_key", "api_key_2", "seed", "max_examples"):
+    for option in ("base_url", "api_key", "api_key_2", "seed", "max_examples", "report_json", "report_dir", "max_wait"):
         value = getattr(args, option)
         if value is not None:
             arguments += ["--" + option.replace("_", "-"), str(value)]
@@ -77,8 +90,8 @@ def pytest_arguments(args: argparse.Namespace) -> list[str]:
     return arguments + list(args.pytest_args)
 
 
-def preflight(args: argparse.Namespace) -> str | None:
-    """Why the run cannot start (one line), or None."""
+def usage_problem(args: argparse.Namespace) -> str | None:
+    """Why the options cannot make a run (one line), or None."""
     if args.workers > 1 and importlib.util.find_spec("xdist") is None:
         return "--workers needs pytest-xdist: pip install pytest-xdist"
     try:
@@ -91,20 +104,32 @@ def preflight(args: argparse.Namespace) -> str | None:
         return None
     if not target.base_url.startswith(("http://", "https://")):
         return f"--base-url must be an http(s) URL ending in /v1, got {target.base_url!r}"
-    try:
-        httpx.get(target.base_url + "/leads", headers={"X-API-Key": target.api_key}, timeout=10.0)
-    except httpx.HTTPError as exc:
-        return f"cannot reach {target.base_url}: {type(exc).__name__}: {exc or 'no answer'}"
     return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    problem = preflight(args)
+    # Ctrl-C must reach the run even when it was started with SIGINT ignored (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        args = parse_args(argv)
+    except SystemExit as exc:  # argparse: --help is 0, a usage error is ours to number
+        return EXIT_PASSED if exc.code in (0, None) else EXIT_USAGE
+    problem = usage_problem(args)
     if problem is not None:
         print(f"leads-contract: {problem}", file=sys.stderr)
-        return EXIT_UNREACHABLE if problem.startswith("cannot reach") else EXIT_USAGE
-    if not (args.base_url or os.environ.get("LEADS_API_BASE_URL")):
+        return EXIT_USAGE
+    target = from_options(args.base_url, args.api_key, args.api_key_2)
+    if target is not None:
+        checked = target_check.check(target)
+        if checked.stop:
+            print(f"leads-contract: {checked.stop}", file=sys.stderr)
+            report = args.report_json or (str(Path(args.junit_xml).with_suffix(".json")) if args.junit_xml else None)
+            write_stop_report(Path(report) if report else None, checked.verdict,
+                              {"base_url": target.base_url}, checked.stop)
+            return EXIT_UNREACHABLE
+        os.environ[PREFLIGHT_ENV] = json.dumps(checked.rate_limit)
+    else:
+        os.environ.pop(PREFLIGHT_ENV, None)
         # The mock's web stack warns about its own dependencies when imported: noise to a user here.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -117,7 +142,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     # in this process must import them afresh.
     for name in [name for name in sys.modules if name.startswith("contract_tests.test_")]:
         del sys.modules[name]
-    return int(pytest.main(pytest_arguments(args)))
+    return exit_status(int(pytest.main(pytest_arguments(args))))
+
+
+def exit_status(pytest_status: int) -> int:
+    """pytest's status in the documented numbering (pytest's own 3 is an internal error, 5 no tests)."""
+    from contract_tests import run_state
+
+    if run_state.STOPPED:
+        return EXIT_UNREACHABLE
+    return {0: EXIT_PASSED, 1: EXIT_DIVERGED, 2: EXIT_INTERRUPTED, 3: EXIT_INTERNAL, 4: EXIT_USAGE,
+            5: EXIT_USAGE}.get(pytest_status, EXIT_INTERNAL)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -1,19 +1,29 @@
-"""Options, the target server and the clients every contract check uses."""
+"""Options, the target server, the run's state and the clients every contract check uses.
+
+The controlling process checks the target (preflight), probes the prerequisites and, at the end,
+reports; with `--workers`, tests run in worker processes that receive the target and the
+prerequisites from it and send back what they saw and what they could not clean up.
+"""
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import logging
+from collections.abc import Generator, Iterator
 from contextlib import ExitStack
+from typing import Any
 
 import pytest
 
 from contract_tests import session as contract_session
-from contract_tests.client import CreatedLeads, LeadsClient
-from contract_tests.report import ContractSummary
-from contract_tests.target import Target, from_options, local_mock
+from contract_tests.client import LeadsClient
+from contract_tests.extraction import findings_of
+from contract_tests.findings import BLOCKED_PREFIX
+from contract_tests.run_state import RunState, prepare
+from contract_tests.target import Target
 
-TARGET_KEY = pytest.StashKey[Target]()
-LEDGER_KEY = pytest.StashKey[CreatedLeads]()
+STATE_KEY = pytest.StashKey[RunState]()
 RESOURCES_KEY = pytest.StashKey[ExitStack]()
+WORKER_INPUT = "leads_contract"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -26,49 +36,110 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--max-examples", type=int, default=None, help="generated cases per operation and phase")
     group.addoption("--quick", action="store_true", default=False, help="a fast smoke run: fewer generated cases")
     group.addoption("--show-key", action="store_true", default=False, help="print API keys unmasked in curl lines")
+    group.addoption("--max-wait", type=float, default=180.0, help="seconds the run may wait for 429s in all")
+    group.addoption("--report-json", default=None, help="write the machine-readable report here "
+                    "(default: next to --junitxml)")
+    group.addoption("--report-dir", default=None, help="folder for request bodies and left-over ids "
+                    "(default: beside the reports, else ./leads-contract-report)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rule(name, *operations): the documented rule a check enforces")
+    # Connection trouble is reported as the transport rule; the HTTP libraries' own logging is noise here.
+    for name in ("urllib3", "requests", "httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     resources = ExitStack()
     config.stash[RESOURCES_KEY] = resources
-    target = from_options(
-        config.getoption("--base-url"), config.getoption("--api-key"), config.getoption("--api-key-2")
-    )
-    if target is None:
-        target = resources.enter_context(local_mock())
-    config.stash[TARGET_KEY] = target
-    config.stash[LEDGER_KEY] = CreatedLeads()
-    contract_session.start(config, target, config.stash[LEDGER_KEY])
-    config.pluginmanager.register(ContractSummary(config, target), "leads-contract-summary")
+    worker_input = getattr(config, "workerinput", None)
+    if worker_input is not None:
+        state = RunState.from_worker_input(config, json.loads(worker_input[WORKER_INPUT]))
+    else:
+        state = prepare(config, resources)
+    config.stash[STATE_KEY] = state
+    contract_session.start(config, state.target, state.ledger, observer=state.observer, waits=state.waits,
+                           prerequisites=state.prerequisites)
+    if worker_input is None:
+        from contract_tests.report import ContractReport
+
+        config.pluginmanager.register(ContractReport(config, state), "leads-contract-report")
+        config.pluginmanager.register(ControllerBridge(state), "leads-contract-bridge")
     config.pluginmanager.register(contract_session.WarningsFail(), "leads-contract-warnings-fail")
 
 
+class ControllerBridge:
+    """Hands the workers the target and the prerequisites; takes back their tallies and cleanup."""
+
+    def __init__(self, state: RunState) -> None:
+        self.state = state
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[WORKER_INPUT] = json.dumps(self.state.worker_input())
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        output = getattr(node, "workeroutput", {}).get(WORKER_INPUT)
+        if output:
+            self.state.absorb(json.loads(output))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    from contract_tests.scheduling import SerialLastScheduling
+
+    return SerialLastScheduling(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test's rule and operations, as user properties (JUnit, and the reports of parallel workers)."""
+    from _pytest.nodes import coerce_node_id
+
+    from contract_tests.report import rule_and_operations
+
+    for item in items:
+        rule, operations = rule_and_operations(item)
+        if getattr(item, "operation_label", None) and not item.nodeid.endswith("]"):
+            # Schemathesis gives every operation's test the same node id; JUnit and pytest-xdist need them apart.
+            item._id = coerce_node_id(f"{item.nodeid}[{operations[0]}]")
+        item.user_properties.append(("rule", rule))
+        item.user_properties.append(("operations", ",".join(operations)))
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    target = config.stash[TARGET_KEY]
-    where = f"{target.base_url} (the project's mock, started in-process)" if target.local_mock else target.base_url
-    return [
-        f"leads-contract target: {where}",
-        f"api keys: {target.masked(target.api_key)}, second tenant: {target.masked(target.api_key_2)}",
-        f"seed: {config.getoption('--seed')}{'  (quick run)' if config.getoption('--quick') else ''}",
-    ]
+    return config.stash[STATE_KEY].header_lines()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """Findings travel with the report; a failure that repeats a failed prerequisite's answer is BLOCKED."""
+    report = yield
+    if call.excinfo is None or report.skipped or not report.failed:
+        return report
+    operations = dict(item.user_properties).get("operations", "")
+    operation = str(operations).split(",")[0] or None
+    findings = findings_of(call.excinfo.value, operation)
+    state = item.config.stash[STATE_KEY]
+    blocker = state.blocker_of(findings)
+    if blocker is not None:
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), 0, f"Skipped: {BLOCKED_PREFIX}{blocker.rule}: {blocker.reason}")
+        return report
+    report.user_properties.append(("findings", json.dumps(findings)))
+    return report
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Delete every lead the run created and has not deleted: on success, failure and Ctrl-C."""
     config = session.config
-    target, ledger = config.stash[TARGET_KEY], config.stash[LEDGER_KEY]
+    state = config.stash.get(STATE_KEY, None)
+    if state is None:
+        return
     contract_session.finish()
-    for api_key, lead_ids in ledger.alive().items():
-        client = LeadsClient(target.base_url, api_key, ledger, timeout=10.0)
-        try:
-            for lead_id in sorted(lead_ids):
-                try:
-                    client.request("DELETE", f"/leads/{lead_id}")
-                except AssertionError:
-                    pass  # a dead server cannot be cleaned; the failure was already reported
-        finally:
-            client.close()
+    state.clean_up()
+    worker_output = getattr(config, "workeroutput", None)
+    if worker_output is not None:
+        worker_output[WORKER_INPUT] = json.dumps(state.worker_output())
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -77,36 +148,42 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def target(pytestconfig: pytest.Config) -> Target:
-    return pytestconfig.stash[TARGET_KEY]
+def state(pytestconfig: pytest.Config) -> RunState:
+    return pytestconfig.stash[STATE_KEY]
 
 
 @pytest.fixture(scope="session")
-def ledger(pytestconfig: pytest.Config) -> CreatedLeads:
-    return pytestconfig.stash[LEDGER_KEY]
+def target(state: RunState) -> Target:
+    return state.target
 
 
 @pytest.fixture(scope="session")
-def client(target: Target, ledger: CreatedLeads) -> Iterator[LeadsClient]:
+def ledger(state: RunState) -> Any:
+    return state.ledger
+
+
+@pytest.fixture(scope="session")
+def client(state: RunState) -> Iterator[LeadsClient]:
     """The first tenant."""
-    leads_client = LeadsClient(target.base_url, target.api_key, ledger)
+    leads_client = state.client(state.target.api_key)
     yield leads_client
     leads_client.close()
 
 
 @pytest.fixture(scope="session")
-def client_2(target: Target, ledger: CreatedLeads) -> Iterator[LeadsClient]:
+def client_2(state: RunState) -> Iterator[LeadsClient]:
     """The second tenant; isolation checks need one."""
-    if not target.api_key_2:
+    if not state.target.api_key_2:
         pytest.skip("no second API key given (--api-key-2 / LEADS_API_KEY_2): tenant isolation not checked")
-    leads_client = LeadsClient(target.base_url, target.api_key_2, ledger)
+    leads_client = state.client(state.target.api_key_2)
     yield leads_client
     leads_client.close()
 
 
 @pytest.fixture(scope="session")
-def anonymous(target: Target, ledger: CreatedLeads) -> Iterator[LeadsClient]:
+def anonymous(state: RunState) -> Iterator[LeadsClient]:
     """No API key at all."""
-    leads_client = LeadsClient(target.base_url, None, ledger)
+    leads_client = state.client(None)
     yield leads_client
     leads_client.close()
+

@@ -1,32 +1,49 @@
-"""The summary a person reads at the end of a run: per operation and per rule, pass or fail, and
-for each divergence what was expected, what came, and a curl line that reproduces it.
+"""The diagnosis a person reads at the end of a run, and the same as JSON.
 
-Each test's rule and operations travel as `user_properties`, so they also land in the JUnit XML.
+Every test carries its rule and operations (`user_properties`, so they reach the JUnit XML and
+travel from parallel workers). A failure carries its findings as data; failures with the same
+cause (the same field, expectation and answer) are one divergence, however many rules and
+operations show it. The summary opens with the distinct divergences, ranked by what they block
+and how often they were seen, then the blocked rules by prerequisite, then every rule's verdict.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
-from _pytest.nodes import coerce_node_id
 
 from contract_tests import session
-from contract_tests.target import Target
+from contract_tests.findings import parse_blocked
+from contract_tests.prerequisites import Prerequisites
+from contract_tests.responses import EVERY_ANSWER, RULES, RULE_TRANSPORT, ResponseRules
 
 CONFORMANCE_RULE = "OpenAPI conformance (Schemathesis)"
-MAX_DETAIL_LINES = 6
-MAX_LISTED_DIVERGENCES = 40
-MAX_LINE_WIDTH = 160
-SEVERITY = {"passed": 0, "skipped": 1, "failed": 2}
+VERDICT_ORDER = {"fail": 3, "blocked": 2, "pass": 1, "skip": 0}
+LABEL = {"fail": "FAIL", "blocked": "BLOCKED", "pass": "PASS", "skip": "SKIP"}
 
 
 @dataclass
-class Result:
+class RuleResult:
     rule: str
-    operations: tuple[str, ...]
-    outcome: str = "passed"
-    message: str = ""
+    operations: list[str] = field(default_factory=list)
+    verdict: str = "skip"
+    blocked_by: str | None = None
+    reason: str | None = None
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    checks: int = 0
+
+    def add(self, verdict: str, reason: str | None, blocked_by: str | None, findings: list[dict[str, Any]],
+            operations: list[str]) -> None:
+        self.checks += 1
+        self.operations = sorted(set(self.operations) | set(operations))
+        if VERDICT_ORDER[verdict] > VERDICT_ORDER[self.verdict]:
+            self.verdict = verdict
+            self.reason, self.blocked_by = reason, blocked_by
+        if verdict == "fail":
+            self.failures += findings
 
 
 def rule_and_operations(item: pytest.Item) -> tuple[str, tuple[str, ...]]:
@@ -41,162 +58,211 @@ def rule_and_operations(item: pytest.Item) -> tuple[str, tuple[str, ...]]:
     return rule or item.name, operations
 
 
-def exception_text(exc: BaseException) -> str:
-    """The message of a failure; the members of a plain exception group are joined."""
-    if isinstance(exc, BaseExceptionGroup) and not str(exc).strip().startswith("Schemathesis"):
-        return "\n".join(exception_text(member) for member in exc.exceptions)
-    return str(exc) or type(exc).__name__
+class ContractReport:
+    """A pytest plugin of the controlling process: collects verdicts, prints the diagnosis, writes JSON."""
 
-
-class ContractSummary:
-    """A pytest plugin: records what each test checked and how it ended, and prints the summary."""
-
-    def __init__(self, config: pytest.Config, target: Target) -> None:
+    def __init__(self, config: pytest.Config, state: Any) -> None:
         self.config = config
-        self.target = target
-        self.show_key = bool(config.getoption("--show-key"))
-        self.results: dict[str, Result] = {}
-        self.messages: dict[str, str] = {}
+        self.state = state
+        self.rules: dict[str, RuleResult] = {}
+        self.emitted = False
 
-    def mask(self, text: str) -> str:
-        if self.show_key:
-            return text
-        for key in (self.target.api_key, self.target.api_key_2):
-            if key:
-                text = text.replace(key, self.target.masked(key))
-        return text
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        for item in items:
-            rule, operations = rule_and_operations(item)
-            if getattr(item, "operation_label", None) and not item.nodeid.endswith("]"):
-                # Schemathesis gives every operation's test the same node id; JUnit readers and
-                # pytest-xdist need them apart.
-                item._id = coerce_node_id(f"{item.nodeid}[{operations[0]}]")
-            item.user_properties.append(("rule", rule))
-            item.user_properties.append(("operations", ",".join(operations)))
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
-        if call.excinfo is not None and not report.skipped:
-            operations = dict(item.user_properties).get("operations", "")
-            self.messages[f"{item.nodeid}|{operations}"] = exception_text(call.excinfo.value)
-        return report
+    # -- collection and results ---------------------------------------------------------------------
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        properties = dict(report.user_properties)
-        operations = tuple(op for op in str(properties.get("operations", "")).split(",") if op)
-        key = f"{report.nodeid}|{','.join(operations)}"
-        result = self.results.setdefault(key, Result(str(properties.get("rule", report.nodeid)), operations))
-        outcome = "failed" if report.failed else ("skipped" if report.skipped else "passed")
-        if report.when != "call" and outcome == "passed":
+        if report.when != "call" and not (report.failed or report.skipped):
             return
-        if SEVERITY[outcome] >= SEVERITY[result.outcome]:
-            result.outcome = outcome
-        if report.failed and not result.message:
-            result.message = self.messages.get(key) or report.longreprtext
+        properties = dict(report.user_properties)
+        rule = str(properties.get("rule", report.nodeid))
+        operations = [op for op in str(properties.get("operations", "")).split(",") if op]
+        result = self.rules.setdefault(rule, RuleResult(rule))
+        if report.skipped:
+            message = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr or "")
+            blocked = parse_blocked(message)
+            if blocked:
+                result.add("blocked", blocked[1], blocked[0], [], operations)
+            else:
+                result.add("skip", message.removeprefix("Skipped: "), None, [], operations)
+        elif report.failed:
+            findings = json.loads(str(properties.get("findings", "[]")))
+            result.add("fail", findings[0]["summary"] if findings else None, None, findings, operations)
+        else:
+            result.add("pass", None, None, [], operations)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        outcome = yield
+        self.emit_run_rules(session)
+        return outcome
+
+    def emit_run_rules(self, session: pytest.Session) -> None:
+        """The prerequisites and the every-answer rules, reported like tests (terminal, JUnit, exit status)."""
+        if self.emitted:
+            return
+        self.emitted = True
+        prerequisites: Prerequisites = self.state.prerequisites
+        for outcome in prerequisites.outcomes.values():
+            if outcome.blocked_by:
+                self._emit(outcome.rule, [outcome.operation], "skipped", f"BLOCKED by {outcome.blocked_by}: {outcome.reason}")
+            elif outcome.ok:
+                self._emit(outcome.rule, [outcome.operation], "passed")
+            else:
+                finding = {"operation": outcome.operation, "what": "HTTP status", "expected": outcome.expected,
+                           "actual": outcome.actual, "curl": outcome.curl, "summary": outcome.reason,
+                           "cause": f"prerequisite|{outcome.rule}"}
+                self._emit(outcome.rule, [outcome.operation], "failed", outcome.reason, [finding])
+        observer: ResponseRules = self.state.observer
+        for rule in [name for name, _ in RULES] + [RULE_TRANSPORT]:
+            tally = observer.tallies.get(rule)
+            if tally is None or tally.checked == 0:
+                continue
+            if tally.failed and tally.first:
+                first = tally.first
+                summary = (f"{tally.failed} of {tally.checked} answers; first: {first['operation']}: "
+                           f"expected {first['expected']}, got {first['actual']}")
+                finding = {**first, "summary": summary, "cause": f"answers|{rule}", "count": tally.failed}
+                self._emit(rule, [EVERY_ANSWER], "failed", summary, [finding])
+            else:
+                self._emit(rule, [EVERY_ANSWER], "passed")
+
+    def _emit(self, rule: str, operations: list[str], outcome: str, message: str | None = None,
+              findings: list[dict[str, Any]] | None = None) -> None:
+        nodeid = f"contract_tests::run[{rule}]"
+        longrepr: Any = None
+        if outcome == "skipped":
+            longrepr = ("contract_tests", 0, f"Skipped: {message}")
+        elif outcome == "failed":
+            longrepr = message
+        report = pytest.TestReport(
+            nodeid, ("contract_tests", None, rule), {}, outcome, longrepr, "call",
+            user_properties=[("rule", rule), ("operations", ",".join(operations)),
+                             ("findings", json.dumps(findings or []))],
+        )
+        self.config.hook.pytest_runtest_logreport(report=report)
+
+    # -- the diagnosis ------------------------------------------------------------------------------
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        for line in self.render():
+        document = self.document()
+        for line in render(document):
             terminalreporter.write_line(line)
+        path = self.state.report_json
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+            terminalreporter.write_line(f"report: {path}")
 
-    def render(self) -> list[str]:
-        results = list(self.results.values())
-        if not results:
-            return []
-        # Under pytest-xdist the tests (and their guard) live in the workers, not here.
-        distributed = self.config.pluginmanager.hasplugin("dsession")
-        guard = session.current().guard if session.active() and not distributed else None
-        lines = ["", "=" * 25 + " Leads API contract summary " + "=" * 25, f"target: {self.target.base_url}"]
-        if guard is not None:
-            lines.append(
-                f"Schemathesis sent {guard.requests_sent} requests; {guard.swapped_ids} ids not created by this run "
-                "were swapped for the run's own"
-            )
-        lines += ["", "per operation:"]
-        for name, group in _grouped(results, by_operation=True):
-            lines.append(f"  {_verdict(group)}  {name:<16} {_counts(group)}")
-        lines += ["", "per rule:"]
-        for name, group in _grouped(results, by_operation=False):
-            failing = sorted({op for result in group if result.outcome == "failed" for op in result.operations})
-            where = f"  ({', '.join(failing)})" if failing else ""
-            lines.append(f"  {_verdict(group)}  {name}{where}")
-        failures = [result for result in results if result.outcome == "failed"]
-        if failures:
-            # One entry per rule and operations: a parametrized rule failing 20 times is one divergence to read.
-            grouped: dict[tuple[str, tuple[str, ...]], list[Result]] = {}
-            for result in failures:
-                grouped.setdefault((result.rule, result.operations), []).append(result)
-            lines += ["", f"divergences ({len(failures)} failed checks, {len(grouped)} distinct):"]
-            for number, ((rule, operations), group) in enumerate(grouped.items(), 1):
-                if number > MAX_LISTED_DIVERGENCES:
-                    lines.append(f"  ... and {len(grouped) - MAX_LISTED_DIVERGENCES} more: see the failures above")
-                    break
-                times = f" ({len(group)} failed checks, the first shown)" if len(group) > 1 else ""
-                lines.append(f"  {number}. [{', '.join(operations) or '-'}] {rule}{times}")
-                lines += [f"       {line}" for line in self.digest(group[0].message)]
-        passed = sum(result.outcome == "passed" for result in results)
-        skipped = sum(result.outcome == "skipped" for result in results)
-        verdict = "the server matches the spec and the documented rules" if not failures else "the server diverges"
-        lines += ["", f"{len(results)} checks: {passed} passed, {len(failures)} failed, {skipped} skipped: {verdict}"]
-        return lines
-
-    def digest(self, message: str) -> list[str]:
-        """The first lines of a failure (expected vs actual) and the curl line that reproduces it."""
-        lines = [line.rstrip() for line in self.mask(message).splitlines()]
-        curls = list(dict.fromkeys(line[line.index("curl ") :].strip() for line in lines if "curl " in line))
-        if message.lstrip().startswith("Schemathesis found"):
-            details = _schemathesis_digest(lines)
-        else:
-            details = [line.strip() for line in lines if line.strip() and "curl " not in line][:MAX_DETAIL_LINES]
-        return [_clip(line) for line in details] + [f"reproduce: {curl}" for curl in curls[:2]]
+    def document(self) -> dict[str, Any]:
+        rules = sorted(self.rules.values(), key=lambda result: (-VERDICT_ORDER[result.verdict], result.rule))
+        failing = any(result.verdict == "fail" for result in rules)
+        return {
+            "verdict": "diverged" if failing else "pass",
+            "target": self.state.target_document(),
+            "rules": [_rule_document(result) for result in rules],
+            "divergences": divergences(rules),
+            "cleanup": self.state.cleanup_document(),
+        }
 
 
-def _schemathesis_digest(lines: list[str]) -> list[str]:
-    """Each failure's title and its first explanation lines, then the status and body that came."""
-    digest: list[str] = []
-    explained = 0
-    for number, line in enumerate(lines):
-        text = line.strip()
-        if line.startswith("- "):
-            digest.append(text)
-            explained = 0
-        elif line.startswith("    ") and not line.startswith("        ") and digest and explained < 2:
-            if text and not text.startswith(("Validated against", "Schema at", "Value:", "curl ")):
-                digest.append("  " + text)
-                explained += 1
-        elif line.startswith("[") and "]" in line and line.endswith(":"):
-            body = next((later.strip() for later in lines[number + 1 :] if later.strip()), "")
-            digest.append(f"answer: {text} {body}")
-            break
-    return digest
+def divergences(rules: list[RuleResult]) -> list[dict[str, Any]]:
+    """Failures grouped by cause, ranked: what blocks most, then what was seen most."""
+    blocked_counts: dict[str, int] = {}
+    for result in rules:
+        if result.verdict == "blocked" and result.blocked_by:
+            blocked_counts[result.blocked_by] = blocked_counts.get(result.blocked_by, 0) + 1
+    groups: dict[str, dict[str, Any]] = {}
+    for result in rules:
+        if result.verdict != "fail":
+            continue
+        for finding in result.failures or [{"cause": result.rule, "summary": result.reason}]:
+            cause = finding.get("cause") or result.rule
+            group = groups.setdefault(cause, {"rules": [], "operations": [], "count": 0, "first": finding})
+            if result.rule not in group["rules"]:
+                group["rules"].append(result.rule)
+            for operation in result.operations:
+                if operation not in group["operations"]:
+                    group["operations"].append(operation)
+            group["count"] += int(finding.get("count", 1))
+    ranked = sorted(groups.values(), key=lambda group: (
+        -sum(blocked_counts.get(rule, 0) for rule in group["rules"]), -len(group["rules"]), -group["count"]))
+    return [{
+        "rule": group["rules"][0],
+        "rules": group["rules"],
+        "operations": group["operations"],
+        "summary": group["first"].get("summary") or "",
+        "count": group["count"],
+        "blocks": sum(blocked_counts.get(rule, 0) for rule in group["rules"]),
+        "curl": group["first"].get("curl"),
+    } for group in ranked]
 
 
-def _clip(line: str) -> str:
-    return line if len(line) <= MAX_LINE_WIDTH else line[: MAX_LINE_WIDTH - 3] + "..."
+def _rule_document(result: RuleResult) -> dict[str, Any]:
+    return {
+        "rule": result.rule,
+        "operations": result.operations,
+        "verdict": result.verdict,
+        "blocked_by": result.blocked_by if result.verdict == "blocked" else None,
+        "reason": result.reason if result.verdict != "pass" else None,
+        "failures": [{"expected": f.get("expected"), "actual": f.get("actual"), "curl": f.get("curl")}
+                     for f in result.failures],
+    }
 
 
-def _grouped(results: list[Result], *, by_operation: bool) -> list[tuple[str, list[Result]]]:
-    groups: dict[str, list[Result]] = {}
-    for result in results:
-        names = (result.operations or ("(whole API)",)) if by_operation else (result.rule,)
-        for name in names:
-            groups.setdefault(name, []).append(result)
-    return sorted(groups.items())
+def render(document: dict[str, Any]) -> list[str]:
+    """The terminal summary: verdict, divergences, blocked rules, every rule, cleanup."""
+    rules = document["rules"]
+    counts = {verdict: sum(rule["verdict"] == verdict for rule in rules) for verdict in LABEL}
+    target = document["target"]
+    lines = ["", "=" * 25 + " Leads API contract summary " + "=" * 25, f"target: {target['base_url']}"]
+    if target.get("rate_limit"):
+        lines.append(f"rate limit observed: {target['rate_limit']}")
+    distinct = document["divergences"]
+    if distinct:
+        lines += ["", f"{len(distinct)} distinct divergence{'s' if len(distinct) != 1 else ''}, root causes first:"]
+        for number, item in enumerate(distinct, 1):
+            where = ", ".join(item["operations"]) or "-"
+            lines.append(f"  {number}. [{where}] {item['rule']}")
+            lines.append(f"       {item['summary']}")
+            others = [rule for rule in item["rules"] if rule != item["rule"]]
+            if others:
+                lines.append(f"       same cause fails: {_names(others)}")
+            if item["blocks"]:
+                lines.append(f"       blocks {item['blocks']} rule{'s' if item['blocks'] != 1 else ''}")
+            if item["count"] > 1:
+                lines.append(f"       seen {item['count']} times")
+            if item.get("curl"):
+                lines.append(f"       reproduce: {item['curl']}")
+    blocked: dict[str, list[dict[str, Any]]] = {}
+    for rule in rules:
+        if rule["verdict"] == "blocked":
+            blocked.setdefault(rule["blocked_by"] or "?", []).append(rule)
+    if blocked:
+        lines += ["", "blocked rules (not divergences of their own):"]
+        for prerequisite, group in sorted(blocked.items(), key=lambda item: -len(item[1])):
+            reason = group[0]["reason"] or ""
+            lines.append(f"  {len(group)} rule{'s' if len(group) != 1 else ''} blocked by: {prerequisite}: {reason}")
+            lines.append(f"       {_names([rule['rule'] for rule in group])}")
+    lines += ["", "per rule:"]
+    for rule in rules:
+        where = f"  ({', '.join(rule['operations'])})" if rule["verdict"] == "fail" and rule["operations"] else ""
+        lines.append(f"  {LABEL[rule['verdict']]:<7} {rule['rule']}{where}")
+    cleanup = document.get("cleanup") or {}
+    if cleanup:
+        left = cleanup.get("left") or []
+        line = f"cleanup: created {cleanup.get('created', 0)} leads, deleted {cleanup.get('deleted', 0)}"
+        if left:
+            reasons = sorted({item.get("answer", "?") for item in cleanup.get("left_detail", [])})
+            line += f", could not delete {len(left)} ({'; '.join(reasons)})"
+            if cleanup.get("left_file"):
+                line += f": ids in {cleanup['left_file']}"
+        lines += ["", line]
+    verdict = "the server matches the spec and the documented rules" if document["verdict"] == "pass" \
+        else "the server diverges"
+    lines += ["", f"{len(rules)} rules: {counts['pass']} PASS, {counts['fail']} FAIL, {counts['blocked']} BLOCKED, "
+                  f"{counts['skip']} SKIP; {len(distinct)} distinct divergences: {verdict}"]
+    return lines
 
 
-def _verdict(group: list[Result]) -> str:
-    if any(result.outcome == "failed" for result in group):
-        return "FAIL"
-    return "SKIP" if all(result.outcome == "skipped" for result in group) else "PASS"
-
-
-def _counts(group: list[Result]) -> str:
-    failed = sum(result.outcome == "failed" for result in group)
-    skipped = sum(result.outcome == "skipped" for result in group)
-    text = f"{failed} of {len(group)} checks failed" if failed else f"{len(group)} checks"
-    return text + (f", {skipped} skipped" if skipped else "")
+def _names(names: list[str], limit: int = 8) -> str:
+    shown = "; ".join(names[:limit])
+    return shown + (f"; and {len(names) - limit} more" if len(names) > limit else "")

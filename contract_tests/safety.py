@@ -9,24 +9,43 @@ and a dead connection is reported as a divergence.
 """
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from urllib.parse import urlsplit
+
 import requests
 from schemathesis import Case, Response
-from schemathesis.core.failures import Failure
-from schemathesis.openapi.checks import EnsureResourceAvailability
+from schemathesis.core.failures import Failure, MalformedJson
+from schemathesis.openapi.checks import (
+    EnsureResourceAvailability,
+    JsonSchemaError,
+    MalformedMediaType,
+    MissingContentType,
+    MissingHeaders,
+    UndefinedContentType,
+)
 
-from contract_tests.client import API_KEY_HEADER, CreatedLeads, GarbageResponse, LeadsClient, deferred_interrupt
+from contract_tests.client import API_KEY_HEADER, CreatedLeads, LeadsClient, deferred_interrupt
+from contract_tests.curl import curl_line
+from contract_tests.findings import Blocked
+from contract_tests.prerequisites import RULE_CREATE, RULE_DELETE, Prerequisites
+from contract_tests.responses import RULE_TRANSPORT, ResponseRules, Seen
+from contract_tests.waits import RULE_WAIT_BUDGET, WaitBudget, retry_after_seconds
 
 UUID_LIKE = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 MAX_RATE_LIMIT_RETRIES = 3
-MAX_RETRY_AFTER_SECONDS = 65.0
+TRANSPORT_ATTEMPTS = 3
 SERVED = range(200, 300)
 RATE_LIMITED_SHARE = 0.1
+# Schemathesis failures that an every-answer rule (envelope, timestamp, content type, RateLimit headers,
+# lead shapes, enums) already reports for the same answer: counted there once, not per operation here.
+SHAPE_FAILURES = (JsonSchemaError, MissingHeaders, MalformedJson, MissingContentType, MalformedMediaType,
+                  UndefinedContentType)
 
 
 class BudgetExhausted(AssertionError):
@@ -80,15 +99,23 @@ class Observations:
 class RunGuard:
     """Sends Schemathesis cases for one API key, keeping them to the run's own leads."""
 
-    def __init__(self, base_url: str, api_key: str, ledger: CreatedLeads, budget: Budget) -> None:
+    def __init__(self, base_url: str, api_key: str, ledger: CreatedLeads, budget: Budget, *,
+                 observer: ResponseRules | None = None, waits: WaitBudget | None = None,
+                 prerequisites: Prerequisites | None = None) -> None:
         self.api_key = api_key
         self.ledger = ledger
         self.budget = budget
         self.observations = Observations()
+        self.observer = observer
+        self.waits = waits or WaitBudget(0.0)
+        self.prerequisites = prerequisites or Prerequisites.assumed()
         self.requests_sent = 0
         self._swapped_cases: set[str] = set()
+        self._shape_broken: set[str] = set()
+        self._base_path = urlsplit(base_url).path.rstrip("/")
         self._started = time.monotonic()
-        self._client = LeadsClient(base_url, api_key, ledger)
+        self._client = LeadsClient(base_url, api_key, ledger, observer=observer, waits=self.waits,
+                                   prerequisites=self.prerequisites)
         self._tombstone: str | None = None
         self._residents: dict[str, str] = {}
         self._turns: Counter[tuple[str, bool]] = Counter()
@@ -107,7 +134,9 @@ class RunGuard:
         for _ in range(MAX_RATE_LIMIT_RETRIES):
             if response.status_code != 429:
                 break
-            time.sleep(_retry_after_seconds(response))
+            why = f"429 on {case.operation.label}"
+            if not self.waits.wait(retry_after_seconds(response.headers), why):
+                raise Blocked(RULE_WAIT_BUDGET, f"{why} and no budget left to wait for the window")
             response = self._call_and_record(case, kwargs)
         return response
 
@@ -147,11 +176,14 @@ class RunGuard:
     def keeps_failure(self, failure: Failure, case: Case) -> bool:
         """For a `filter_failure` hook: a swapped id looks to stateful checks like one a link supplied,
         so "created resource not found" on such a case would blame the server for the guard's doing."""
+        if isinstance(failure, SHAPE_FAILURES) and case.id in self._shape_broken:
+            return False
         return not (isinstance(failure, EnsureResourceAvailability) and case.id in self._swapped_cases)
 
     def tombstone(self) -> str:
         """A lead this run created and deleted: its id answers 404 without being anyone's."""
         if self._tombstone is None:
+            self.prerequisites.require(RULE_DELETE)
             lead_id = self._create("tombstone of the contract suite")
             self._spend()
             self._client.request("DELETE", f"/leads/{lead_id}")
@@ -166,6 +198,7 @@ class RunGuard:
         return lead_id
 
     def _create(self, purpose: str) -> str:
+        self.prerequisites.require(RULE_CREATE)
         self._spend()
         response = self._client.request("POST", "/leads", json_body={"name": f"Contract Suite Lead ({purpose})"})
         lead_id = _data_id(response) if response.status_code in SERVED else None
@@ -188,19 +221,25 @@ class RunGuard:
 
     def _call(self, case: Case, kwargs: dict[str, Any]) -> Response:
         self._spend()
-        try:
-            return case.call(**kwargs)
-        except requests.RequestException as exc:
-            reason = str(exc).splitlines()[0][:200] if str(exc) else ""
-            raise GarbageResponse(
-                f"{case.operation.label}: no HTTP answer ({type(exc).__name__}: {reason})\n"
-                f"  reproduce: {case.as_curl_command()}"
-            ) from None
+        for attempt in range(1, TRANSPORT_ATTEMPTS + 1):
+            try:
+                return case.call(**kwargs)
+            except requests.RequestException as exc:
+                reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                if self.observer is not None:
+                    self.observer.transport_fault(case.operation.label, _case_curl(case), f"{type(exc).__name__}: {reason}")
+                if attempt < TRANSPORT_ATTEMPTS and case.method.upper() != "POST":
+                    continue
+                raise Blocked(RULE_TRANSPORT, f"{case.operation.label} got no whole HTTP answer "
+                              f"({type(exc).__name__})") from None
+        raise AssertionError("unreachable")
 
     def _record(self, case: Case, response: Response) -> None:
         meta = case.meta
         positive = meta is not None and meta.generation.mode.is_positive
         self.observations.add(case.operation.label, positive, response.status_code)
+        if self.observer is not None and self.observer.observe(self._seen(response)):
+            self._shape_broken.add(case.id)
         key = response.request.headers.get(API_KEY_HEADER)
         operation_id = case.operation.definition.raw.get("operationId")
         if operation_id == "createLead" and response.status_code in SERVED:
@@ -210,6 +249,17 @@ class RunGuard:
                 self.ledger.add(key or self.api_key, lead_id)
         elif case.method.upper() == "DELETE" and response.status_code in (200, 404) and key:
             self.ledger.discard(key, str(case.path_parameters.get("id", "")))
+
+    def _seen(self, response: Response) -> Seen:
+        request = response.request
+        path = urlsplit(str(request.url)).path
+        if path.startswith(self._base_path):
+            path = path[len(self._base_path):]
+        body = request.body.encode() if isinstance(request.body, str) else request.body
+        headers = {name.lower(): ", ".join(value) if isinstance(value, list) else str(value)
+                   for name, value in response.headers.items()}
+        return Seen(str(request.method), str(request.url), path, response.status_code, headers,
+                    response.content or b"", tuple(request.headers.items()), body or None)
 
 
 def _canonical(match: str) -> str:
@@ -225,10 +275,19 @@ def _data_id(response: Response | Any) -> str | None:
     return data.get("id") if isinstance(data, dict) and isinstance(data.get("id"), str) else None
 
 
-def _retry_after_seconds(response: Response) -> float:
-    for header in ("retry-after", "ratelimit-reset"):
-        values = response.headers.get(header) or []
-        value = values[0] if values else ""
-        if value.strip().isdigit():
-            return min(float(value), MAX_RETRY_AFTER_SECONDS)
-    return 1.0
+def response_curl(response: Response) -> str:
+    """The request behind a Schemathesis answer, as the suite prints every request."""
+    request = response.request
+    body = request.body.encode() if isinstance(request.body, str) else request.body
+    return curl_line(str(request.method), str(request.url), list(request.headers.items()), body or None)
+
+
+def _case_curl(case: Case) -> str:
+    """The request a case sends, as the suite prints every request (one masking style)."""
+    prepared = case.as_transport_kwargs() if hasattr(case, "as_transport_kwargs") else {}
+    url = prepared.get("url") or case.formatted_path
+    headers = list((prepared.get("headers") or {}).items())
+    body = prepared.get("data") or prepared.get("json")
+    if body is not None and not isinstance(body, (bytes, str)):
+        body = json.dumps(body)
+    return curl_line(case.method, str(url), headers, body.encode() if isinstance(body, str) else body)

@@ -16,9 +16,12 @@ from schemathesis.core.failures import Failure
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from contract_tests.client import CreatedLeads
+from contract_tests.prerequisites import Prerequisites
+from contract_tests.responses import ResponseRules
 from contract_tests.safety import Budget, RunGuard
 from contract_tests.spec import Generation, load_schema, operation_ids, pin_generation_to_seed
 from contract_tests.target import Target
+from contract_tests.waits import WaitBudget
 
 SCHEMATHESIS_WARNINGS = (
     "Unused OpenAPI auth configuration",
@@ -36,6 +39,9 @@ class ContractRun:
     guard: RunGuard
     show_key: bool
     operation_ids: dict[str, str]
+    observer: ResponseRules
+    waits: WaitBudget
+    prerequisites: Prerequisites
 
     def schema(self) -> OpenApiSchema:
         """A fresh schema bound to the target (each test module configures its own)."""
@@ -55,13 +61,16 @@ class ContractRun:
 _current: ContractRun | None = None
 
 
-def start(config: pytest.Config, target: Target, ledger: CreatedLeads) -> ContractRun:
+def start(config: pytest.Config, target: Target, ledger: CreatedLeads, *, observer: ResponseRules,
+          waits: WaitBudget, prerequisites: Prerequisites) -> ContractRun:
     global _current
     pin_generation_to_seed()
     quick = bool(config.getoption("--quick"))
     generation = Generation.from_options(config.getoption("--seed"), config.getoption("--max-examples"), quick)
-    guard = RunGuard(target.base_url, target.api_key, ledger, QUICK_BUDGET if quick else DEFAULT_BUDGET)
-    _current = ContractRun(target, generation, guard, bool(config.getoption("--show-key")), operation_ids())
+    guard = RunGuard(target.base_url, target.api_key, ledger, QUICK_BUDGET if quick else DEFAULT_BUDGET,
+                     observer=observer, waits=waits, prerequisites=prerequisites)
+    _current = ContractRun(target, generation, guard, bool(config.getoption("--show-key")), operation_ids(),
+                           observer, waits, prerequisites)
     return _current
 
 

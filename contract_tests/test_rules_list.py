@@ -344,3 +344,48 @@ def test_list_answers_the_documented_data_keys(client: LeadsClient, marked: dict
     data, response = listing(client, limit=1)
     for key in ("leads", "meta", "stats", "cursors"):
         assert key in data, describe("listLeads", f"data.{key}", "present", "missing", response)
+
+
+@pytest.mark.rule("tenant isolation: the list shows only the caller's leads", "listLeads")
+@rereads
+def test_other_tenants_lead_is_not_listed_or_counted(client: LeadsClient, client_2: LeadsClient) -> None:
+    before = client.request("GET", "/leads", params={"limit": 100})
+    stats_before = check_success("listLeads", before).get("stats")
+    foreign = client_2.create_lead(name="Contract Test Other Tenant Lead", interest_level="cold")
+    after = client.request("GET", "/leads", params={"limit": 100})
+    data = check_success("listLeads", after)
+    leads = data.get("leads") if isinstance(data.get("leads"), list) else []
+    listed = [lead.get("id") for lead in leads if isinstance(lead, dict)]
+    assert foreign["id"] not in listed, describe(
+        "listLeads", "data.leads", f"without the other tenant's {foreign['id']}", listed, after
+    )
+    users = {lead.get("user_id") for lead in leads if isinstance(lead, dict)}
+    assert foreign["user_id"] not in users, describe(
+        "listLeads", "user_id of listed leads", f"never {foreign['user_id']}", sorted(map(str, users)), after
+    )
+    if isinstance(stats_before, dict):  # a missing stats object is the stats rules' divergence
+        assert data.get("stats") == stats_before, describe(
+            "listLeads", "data.stats after another tenant created a lead", stats_before, data.get("stats"), after
+        )
+
+
+@pytest.mark.rule("tenant isolation: no lead is listed for both keys (existing data)", "listLeads")
+@rereads
+def test_no_existing_lead_is_listed_for_both_keys(client: LeadsClient, client_2: LeadsClient) -> None:
+    """Read-only: judged on whatever the server holds, so it runs even where the run cannot create."""
+    first, second = (caller.request("GET", "/leads", params={"limit": 100}) for caller in (client, client_2))
+    owners: list[set[str]] = []
+    ids: list[set[str]] = []
+    for response in (first, second):
+        data = check_success("listLeads", response)
+        leads = [lead for lead in (data.get("leads") or []) if isinstance(lead, dict)] if isinstance(data, dict) else []
+        ids.append({str(lead.get("id")) for lead in leads})
+        owners.append({str(lead.get("user_id")) for lead in leads})
+        assert len(owners[-1]) <= 1, describe(
+            "listLeads", "user_id of one key's listed leads", "one owner, the caller", sorted(owners[-1]), response
+        )
+    shared = sorted(ids[0] & ids[1])
+    assert not shared, describe("listLeads", "leads listed for both keys", "none", shared[:5], second)
+    assert not owners[0] & owners[1], describe(
+        "listLeads", "owners listed for both keys", "different users", sorted(owners[0] & owners[1]), second
+    )

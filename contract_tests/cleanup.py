@@ -1,0 +1,58 @@
+"""The end of a run: delete every lead it created and still holds, and say what could not be deleted."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from contract_tests.client import CreatedLeads, GarbageResponse, LeadsClient
+from contract_tests.findings import answer_text
+from contract_tests.waits import WaitBudget
+
+LEFT_FILE = "leads-left.txt"
+
+
+@dataclass
+class CleanupRecord:
+    created: int = 0
+    deleted: int = 0
+    left: list[dict[str, str]] = field(default_factory=list)  # {"id", "answer"}
+
+    def merge(self, other: dict[str, Any]) -> None:
+        self.created += other["created"]
+        self.deleted += other["deleted"]
+        self.left += other["left"]
+
+    def export(self) -> dict[str, Any]:
+        return {"created": self.created, "deleted": self.deleted, "left": list(self.left)}
+
+
+def clean_up(base_url: str, ledger: CreatedLeads, waits: WaitBudget) -> CleanupRecord:
+    """Deletes what is alive in `ledger`; a refused delete is kept with its answer (status and code)."""
+    alive = ledger.alive()
+    record = CleanupRecord(created=ledger.created_count())
+    for api_key, lead_ids in alive.items():
+        client = LeadsClient(base_url, api_key, ledger, timeout=10.0, waits=waits, block_on_failure=False)
+        try:
+            for lead_id in sorted(lead_ids):
+                try:
+                    response = client.request("DELETE", f"/leads/{lead_id}")
+                except GarbageResponse as exc:
+                    record.left.append({"id": lead_id, "answer": f"no answer ({exc})"[:120]})
+                    continue
+                if response.status_code not in (200, 404):
+                    record.left.append({"id": lead_id, "answer": answer_text(response)})
+        finally:
+            client.close()
+    record.deleted = record.created - len(record.left)
+    return record
+
+
+def write_left(record: CleanupRecord, folder: Path) -> Path | None:
+    """The ids that stayed on the server, one a line, for whoever cleans up by hand."""
+    if not record.left:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LEFT_FILE
+    path.write_text("".join(f"{item['id']}\t{item['answer']}\n" for item in record.left), encoding="utf-8")
+    return path

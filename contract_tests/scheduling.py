@@ -1,0 +1,89 @@
+"""Parallel workers, with the checks that compare several reads of a key's whole list run last, alone.
+
+Rules such as "stats count every lead" or "pages follow each other without overlap" read the
+caller's whole list more than once: a lead created meanwhile by a parallel check would change
+the second read. Every other check runs spread over the workers; these run afterwards on one
+worker, when nothing else writes, so the verdicts are the same as in a run without workers.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from xdist.scheduler import LoadScheduling
+
+SERIAL_MODULES = ("contract_tests/test_rules_list.py",)
+
+
+def is_serial(nodeid: str) -> bool:
+    return nodeid.startswith(SERIAL_MODULES) or "/" + nodeid.split("::")[0] in {"/" + m for m in SERIAL_MODULES}
+
+
+class SerialLastScheduling(LoadScheduling):  # type: ignore[misc]
+    """`--dist load`, except that the serial checks wait until every other check has finished."""
+
+    def __init__(self, config: Any, log: Any = None) -> None:
+        super().__init__(config, log)
+        self.serial: list[int] = []
+        self.serial_node: Any = None
+
+    @property
+    def tests_finished(self) -> bool:
+        return not self.serial and super().tests_finished
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self.serial) or super().has_pending
+
+    def schedule(self) -> None:
+        assert self.collection_is_completed
+        if self.collection is not None:
+            for node in self.nodes:
+                self.check_schedule(node)
+            return
+        if not self._check_nodes_have_same_collection():
+            self.log("**Different tests collected, aborting run**")
+            return
+        self.collection = next(iter(self.node2collection.values()))
+        indices = range(len(self.collection))
+        self.serial = [index for index in indices if is_serial(self.collection[index])]
+        self.pending[:] = [index for index in indices if not is_serial(self.collection[index])]
+        if self.maxschedchunk is None:
+            self.maxschedchunk = len(self.collection)
+        chunk = max(1, min(len(self.pending) // max(len(self.nodes), 1) // 4, self.maxschedchunk))
+        for node in self.nodes:
+            self._send_tests(node, chunk) if self.pending else self.check_schedule(node)
+
+    def check_schedule(self, node: Any, duration: float = 0) -> None:
+        if node.shutting_down:
+            return
+        if self.pending:
+            super().check_schedule(node, duration)
+            return
+        if not self.serial:
+            node.shutdown()
+            return
+        # One worker keeps its last check queued (a worker runs a check once it knows the next one
+        # or is told to stop); the others stop. When they are gone, it gets the serial checks.
+        if self.serial_node is None or self.serial_node not in self.node2pending:
+            self.serial_node = node
+        if node is not self.serial_node:
+            node.shutdown()
+        self._release_serial()
+
+    def remove_node(self, node: Any) -> Any:
+        crashed = super().remove_node(node)
+        if node is self.serial_node:
+            self.serial_node = None
+            for other in self.nodes:
+                self.check_schedule(other)
+        self._release_serial()
+        return crashed
+
+    def _release_serial(self) -> None:
+        node = self.serial_node
+        if not self.serial or node is None or any(other is not node for other in self.node2pending):
+            return
+        serial, self.serial = self.serial, []
+        self.node2pending[node].extend(serial)
+        node.send_runtest_some(serial)
+        node.shutdown()
