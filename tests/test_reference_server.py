@@ -212,7 +212,7 @@ def list_of_hot_and_cold(api: Api, query: str) -> dict[str, Any]:
 
 def converted_pair_share_contact(api: Api, first_email: str, second_email: str) -> bool:
     ids = [api.create(email=email)["id"] for email in (first_email, second_email)]
-    contacts = [api.convert(lead_id).json()["data"]["primaryContactId"] for lead_id in ids]
+    contacts = [api.convert(lead_id).json()["data"]["client"]["contact_id"] for lead_id in ids]
     return contacts[0] == contacts[1]
 
 

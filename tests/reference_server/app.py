@@ -189,7 +189,8 @@ class LeadsApi:
     async def create_lead(self, request: Request, user: str | None) -> Response:
         body = await read_json(request, self.defect)
         if self.defect("create_needs_other_fields"):
-            values, errors = validate_body(body, {**CREATE_RULES, **OTHER_NAME_RULES}, tuple(OTHER_NAME_RULES), self.defect)
+            rules = {**CREATE_RULES, **OTHER_NAME_RULES}
+            values, errors = validate_body(body, rules, tuple(OTHER_NAME_RULES), self.defect)
             first, last = values.pop("firstName", ""), values.pop("lastName", "")
             values.setdefault("name", f"{first} {last}")
         else:
