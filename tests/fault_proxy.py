@@ -268,8 +268,13 @@ class FaultProxy:
             length = int(headers[b"content-length"])
             if length > MAX_BODY_BYTES:
                 raise ValueError("response body too large to relay")
-            return Response(interim, head, await asyncio.wait_for(upstream.readexactly(length), self.idle_timeout), True)
-        body = await asyncio.wait_for(upstream.read(MAX_BODY_BYTES), self.idle_timeout)  # delimited by close
+            body = await asyncio.wait_for(upstream.readexactly(length), self.idle_timeout)
+            return Response(interim, head, body, True)
+        body = b""  # delimited by the server closing
+        while chunk := await asyncio.wait_for(upstream.read(65536), self.idle_timeout):
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise ValueError("response body too large to relay")
         return Response(interim, head, body, True)
 
     async def _read_chunked(self, upstream: asyncio.StreamReader) -> bytes:

@@ -228,3 +228,32 @@ def test_module_entry_point_refuses_a_remote_target_as_a_usage_error() -> None:
     done = subprocess.run(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                           capture_output=True, text=True, timeout=20)
     assert done.returncode == 2 and "must be a loopback address" in done.stderr
+
+
+def serve_raw_once(response: bytes) -> tuple[str, threading.Thread]:
+    """A one-shot server on 127.0.0.1 that answers any request with `response` and closes."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def answer() -> None:
+        with listener, listener.accept()[0] as connection:
+            connection.recv(65536)
+            connection.sendall(response)
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}", thread
+
+
+@pytest.mark.parametrize("framing", [
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello world",
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world",
+])
+def test_chunked_close_delimited_and_interim_responses_relay_whole(framing: bytes) -> None:
+    target, server = serve_raw_once(framing)
+    with FaultProxy(target).running() as proxy:
+        answer = httpx.get(f"{proxy.url}/", timeout=5)
+    server.join(timeout=5)
+    assert (answer.status_code, answer.text) == (200, "hello world")
