@@ -18,7 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from .body import NO_BODY, read_json
-from .defects import DefectSwitch
+from .defects import DefectCrash, DefectSwitch
 from .envelope import ApiError, detail, format_instant, json_response, utc_now_ms, validation_error
 from .listing import build_page, decode_cursor
 from .ratelimit import FixedWindowLimiter
@@ -90,6 +90,9 @@ class LeadsApi:
             response = await self.dispatch(request, path)
         except ApiError as error:
             response = self.failure(error)
+        except DefectCrash as crash:
+            logger.info("deliberate server error: %s", crash)
+            response = self.failure(ApiError(500, "SERVER_ERROR", "Internal server error"))
         except Exception:  # an answer, never a traceback, whatever went wrong
             logger.exception("unhandled error")
             response = self.failure(ApiError(500, "SERVER_ERROR", "Internal server error"))

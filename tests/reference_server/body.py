@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from .defects import DefectSwitch
+from .defects import DefectCrash, DefectSwitch
 from .envelope import ApiError
 from .validation import DIGITS_PATTERN
 
@@ -66,7 +66,7 @@ async def read_json(request: Request, defect: DefectSwitch, optional: bool = Fal
         document = json.loads(raw.decode("utf-8"), parse_constant=reject_constant)
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
         if defect("malformed_json_500"):
-            raise RuntimeError("body parser crashed") from error
+            raise DefectCrash("body parser crashed") from error
         raise ApiError(400, "INVALID_JSON", "Request body is not valid JSON") from None
     if holds_lone_surrogate(document):
         raise ApiError(400, "INVALID_JSON", "Request body holds a lone surrogate escape, which is not text")

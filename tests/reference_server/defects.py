@@ -92,6 +92,10 @@ HIDES: dict[tuple[str, str], str] = {
 }
 
 
+class DefectCrash(RuntimeError):
+    """A 500 that a defect causes on purpose: answered like any crash, but logged without a traceback."""
+
+
 def parse_defect_names(values: Iterable[str]) -> frozenset[str]:
     """Names from repeated and comma-separated options (`a`, `b,c`); empty items are skipped."""
     return frozenset(name.strip() for value in values for name in value.split(",") if name.strip())

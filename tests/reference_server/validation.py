@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .defects import DefectSwitch
+from .defects import DefectCrash, DefectSwitch
 from .envelope import detail
 
 STATUSES = ("new", "contacted", "qualified", "unqualified", "converted", "lost")
@@ -105,7 +105,7 @@ def length_problem(length: int, rule: FieldRule, defect: DefectSwitch) -> str | 
     if rule.max_length is None:
         return None
     if length == rule.max_length and defect("server_error_at_max_length"):
-        raise RuntimeError(f"value of {length} characters overflows its column")
+        raise DefectCrash(f"value of {length} characters overflows its column")
     if length > rule.max_length:
         return f"must be at most {rule.max_length} characters"
     return None
