@@ -14,8 +14,15 @@ number (in order of arrival). Listens on 127.0.0.1 only and forwards only to loo
 
     python -m tests.fault_proxy --listen-port 0 --target http://127.0.0.1:8000 --cut-rate 0.03 --seed 1
 
-In a test: `with FaultProxy("http://127.0.0.1:8000", cut_rate=0.5).running() as proxy: ... proxy.url`,
-or `async with FaultProxy(...) as proxy:` inside an event loop.
+In a test, as a fixture (the proxy serves from a thread of its own), or with `async with
+FaultProxy(...) as proxy:` inside a running event loop:
+
+    @pytest.fixture
+    def flaky_url(server_url):
+        with FaultProxy(server_url, cut_rate=0.03, seed=1).running() as proxy:
+            yield proxy.url
+
+`exchanges()` tells, per connection, what was done and to which request line.
 """
 
 from __future__ import annotations
