@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,10 @@ def order_key(lead: dict[str, Any]) -> tuple[str, str]:
 class Api:
     """Synchronous in-process client of one fresh reference server."""
 
-    def __init__(self, defect: str | None = None, rate_limit: int = 10_000) -> None:
+    def __init__(self, defects: str | Iterable[str] | None = None, rate_limit: int = 10_000) -> None:
+        self.defects = frozenset([defects] if isinstance(defects, str) else defects or ())
         self.runner = asyncio.Runner()
-        transport = httpx.ASGITransport(app=create_app([KEY_A, KEY_B], defect, rate_limit))
+        transport = httpx.ASGITransport(app=create_app([KEY_A, KEY_B], self.defects, rate_limit))
         self.client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
     def close(self) -> None:
@@ -47,8 +48,14 @@ class Api:
             headers["X-API-Key"] = key
         return self.runner.run(self.client.request(method, path, headers=headers, **kwargs))
 
+    def body(self, **fields: Any) -> dict[str, Any]:
+        """A create body this server takes: the documented one, plus the names a defect demands."""
+        if "create_needs_other_fields" in self.defects:
+            return {"firstName": "Lead", "lastName": "Person", **fields}
+        return fields
+
     def create(self, key: str = KEY_A, **fields: Any) -> dict[str, Any]:
-        response = self.call("POST", "/v1/leads", key, json={"name": "Lead", **fields})
+        response = self.call("POST", "/v1/leads", key, json=self.body(**{"name": "Lead", **fields}))
         assert response.status_code in (200, 201), response.text
         return response.json()["data"]
 
@@ -58,7 +65,14 @@ class Api:
     def listing(self, query: str = "", key: str = KEY_A) -> dict[str, Any]:
         response = self.call("GET", f"/v1/leads{query}", key)
         assert response.status_code == 200, response.text
-        return response.json()["data"]
+        data = response.json()["data"]
+        if "pagination" in data and "pagination_other_shape" in self.defects:  # read it as the documented meta
+            shape = data.pop("pagination")
+            data["meta"] = {
+                "page": shape["currentPage"], "limit": shape["pageSize"], "total": shape["totalItems"],
+                "totalPages": shape["totalPages"], "hasMore": shape["hasNextPage"],
+            }
+        return data
 
 
 @pytest.fixture
@@ -154,7 +168,7 @@ def test_rate_limit_answers_429_with_retry_after_and_does_not_count_it() -> None
 
 def test_unknown_defect_name_is_refused() -> None:
     with pytest.raises(ValueError):
-        create_app([KEY_A], defect="no_such_defect")
+        create_app([KEY_A], defects="no_such_defect")
 
 
 def test_module_entry_point_reports_the_bound_port() -> None:
@@ -198,7 +212,7 @@ def list_of_hot_and_cold(api: Api, query: str) -> dict[str, Any]:
 
 def converted_pair_share_contact(api: Api, first_email: str, second_email: str) -> bool:
     ids = [api.create(email=email)["id"] for email in (first_email, second_email)]
-    contacts = [api.convert(lead_id).json()["data"]["primaryContactId"] for lead_id in ids]
+    contacts = [api.convert(lead_id).json()["data"]["client"]["contact_id"] for lead_id in ids]
     return contacts[0] == contacts[1]
 
 
@@ -213,19 +227,19 @@ PROBES: dict[str, Callable[[Api], Any]] = {
     "null_fields_omitted": lambda api: sorted(api.create()),
     "unknown_route_plain_text": lambda api: api.call("GET", "/v1/contacts").headers["content-type"],
     "datetime_offset_dropped": lambda api: api.create(next_follow_up="2026-01-01T10:00:00+02:00")["next_follow_up"],
-    "create_returns_200": lambda api: status_of(api, "POST", "/v1/leads", json={"name": "A"}),
+    "create_returns_200": lambda api: status_of(api, "POST", "/v1/leads", json=api.body(name="A")),
     "default_interest_cold": lambda api: api.create()["interest_level"],
     "name_not_trimmed": lambda api: api.create(name="  Ann  ")["name"],
-    "blank_name_accepted": lambda api: status_of(api, "POST", "/v1/leads", json={"name": "   "}),
-    "email_format_unchecked": lambda api: status_of(api, "POST", "/v1/leads", json={"name": "A", "email": "a@b@c"}),
-    "invalid_enum_accepted": lambda api: status_of(api, "POST", "/v1/leads", json={"name": "A", "lead_type": "renter"}),
-    "negative_budget_accepted": lambda api: status_of(api, "POST", "/v1/leads", json={"name": "A", "budget": -1}),
+    "blank_name_accepted": lambda api: status_of(api, "POST", "/v1/leads", json=api.body(name="   ")),
+    "email_format_unchecked": lambda api: status_of(api, "POST", "/v1/leads", json=api.body(name="A", email="a@b@c")),
+    "invalid_enum_accepted": lambda api: status_of(api, "POST", "/v1/leads", json=api.body(name="A", lead_type="renter")),
+    "negative_budget_accepted": lambda api: status_of(api, "POST", "/v1/leads", json=api.body(name="A", budget=-1)),
     "null_interest_level_accepted": lambda api: status_of(
         api, "PUT", f"/v1/leads/{api.create()['id']}", json={"interest_level": None}
     ),
     "limit_clamped": lambda api: status_of(api, "GET", "/v1/leads?limit=101"),
     "query_int_lenient": lambda api: status_of(api, "GET", "/v1/leads?page=%2B1"),
-    "unknown_field_rejected": lambda api: status_of(api, "POST", "/v1/leads", json={"name": "A", "colour": "red"}),
+    "unknown_field_rejected": lambda api: status_of(api, "POST", "/v1/leads", json=api.body(name="A", colour="red")),
     "malformed_id_404": lambda api: status_of(api, "GET", "/v1/leads/123"),
     "bad_cursor_ignored": lambda api: status_of(api, "GET", "/v1/leads?cursor=bogus"),
     "malformed_json_500": lambda api: status_of(
@@ -235,7 +249,7 @@ PROBES: dict[str, Callable[[Api], Any]] = {
         api, "POST", "/v1/leads", content=b'{"name": "A"}', headers={"Content-Type": "text/plain"}
     ),
     "payload_size_unchecked": lambda api: status_of(
-        api, "POST", "/v1/leads", json={"name": "A", "notes": "x" * (1024 * 1024 + 1)}
+        api, "POST", "/v1/leads", json=api.body(name="A", notes="x" * (1024 * 1024 + 1))
     ),
     "allow_header_missing": lambda api: api.call("PATCH", "/v1/leads").headers.get("Allow"),
     "trailing_slash_served": lambda api: status_of(api, "GET", "/v1/leads/"),
@@ -257,7 +271,9 @@ PROBES: dict[str, Callable[[Api], Any]] = {
     "update_not_persisted": lambda api: updated_then_read(api, {"status": "lost"}),
     "no_updates_accepted": lambda api: status_of(api, "PUT", f"/v1/leads/{api.create()['id']}", json={"version": 1}),
     "soft_delete_visible": lambda api: (
-        lambda path: (api.call("DELETE", path), status_of(api, "GET", path))[1]
+        lambda path: (
+            api.call("PUT", path, json={"status": "lost"}), api.call("DELETE", path), status_of(api, "GET", path)
+        )[2]
     )(f"/v1/leads/{api.create()['id']}"),
     "total_pages_off_by_one": lambda api: list_of_hot_and_cold(api, "?limit=2")["meta"]["totalPages"],
     "has_more_on_last_page": lambda api: list_of_hot_and_cold(api, "?limit=1&page=2")["meta"]["hasMore"],
@@ -283,12 +299,13 @@ PROBES: dict[str, Callable[[Api], Any]] = {
 PROBE_RATE_LIMITS = {"rate_limit_not_enforced": 2}
 
 
-def test_every_defect_has_a_probe() -> None:
-    assert set(PROBES) == set(DEFECTS)
-    assert len(DEFECTS) >= 24
+def test_every_probe_names_a_defect() -> None:
+    # Defects without a probe here have a predicate in test_reference_defects.py, which checks coverage.
+    assert set(PROBES) <= set(DEFECTS)
+    assert len(PROBES) >= 24
 
 
-@pytest.mark.parametrize("defect", sorted(DEFECTS))
+@pytest.mark.parametrize("defect", sorted(PROBES))
 def test_defect_changes_an_observable_response(defect: str) -> None:
     rate_limit = PROBE_RATE_LIMITS.get(defect, 10_000)
     results = []

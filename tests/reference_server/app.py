@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,15 +18,23 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from .body import NO_BODY, read_json
-from .defects import DefectSwitch
+from .defects import DefectCrash, DefectSwitch
 from .envelope import ApiError, detail, format_instant, json_response, utc_now_ms, validation_error
 from .listing import build_page, decode_cursor
 from .ratelimit import FixedWindowLimiter
-from .store import Lead, LeadStore
-from .validation import CONVERT_RULES, CREATE_RULES, UPDATE_RULES, is_uuid, validate_body, validate_list_query
+from .store import Lead, LeadStore, as_documented
+from .validation import (
+    CONVERT_RULES, CREATE_RULES, OTHER_NAME_RULES, UPDATE_RULES, is_uuid, validate_body, validate_list_query,
+)
 
 ALLOWED_METHODS = {"collection": ("GET", "POST"), "item": ("GET", "PUT", "DELETE"), "convert": ("POST",)}
+# HTTP field values exclude surrounding whitespace (RFC 9110 5.5): only spaces and tabs.
+FIELD_WHITESPACE = " \t"
 logger = logging.getLogger(__name__)
+
+
+def api_key_of(request: Request) -> str:
+    return request.headers.get("x-api-key", "").strip(FIELD_WHITESPACE)
 
 
 class LeadsApi:
@@ -57,7 +66,12 @@ class LeadsApi:
         return json_response(status, payload)
 
     def failure(self, error: ApiError) -> Response:
-        return json_response(error.status, error.payload(self.timestamp()), error.headers)
+        timestamp = None if self.defect("errors_without_timestamp") else self.timestamp()
+        return json_response(error.status, error.payload(timestamp), error.headers)
+
+    def enum_style(self, value: str) -> str:
+        """How enum values read in responses: the documented lowercase ones."""
+        return value.capitalize() if self.defect("capitalised_enums") else as_documented(value)
 
     async def respond(self, request: Request) -> Response:
         path: str = request.scope["path"]
@@ -65,7 +79,7 @@ class LeadsApi:
             if request.method != "GET":
                 return self.failure(ApiError(405, "METHOD_NOT_ALLOWED", "Method not allowed", headers={"Allow": "GET"}))
             return json_response(200, {"status": "ok"})
-        key = request.headers.get("x-api-key", "").strip()
+        key = api_key_of(request)
         client_host = request.client.host if request.client else "unknown"
         bucket = f"key:{key}" if key in self.users else f"addr:{client_host}"
         verdict = self.limiter.hit(bucket, enforce=not self.defect("rate_limit_not_enforced"))
@@ -76,6 +90,9 @@ class LeadsApi:
             response = await self.dispatch(request, path)
         except ApiError as error:
             response = self.failure(error)
+        except DefectCrash as crash:
+            logger.info("deliberate server error: %s", crash)
+            response = self.failure(ApiError(500, "SERVER_ERROR", "Internal server error"))
         except Exception:  # an answer, never a traceback, whatever went wrong
             logger.exception("unhandled error")
             response = self.failure(ApiError(500, "SERVER_ERROR", "Internal server error"))
@@ -108,8 +125,7 @@ class LeadsApi:
             return self.success(self.show(self.owned_lead(user, lead_id, "GET")))
         if request.method == "PUT":
             return await self.update_lead(request, user, lead_id)
-        self.store.delete(self.owned_lead(user, lead_id, "DELETE"))
-        return self.success({}, message="Lead deleted successfully")
+        return self.delete_lead(user, lead_id)
 
     def match_route(self, path: str) -> tuple[str, str | None] | None:
         if path == "/v1/leads/" and self.defect("trailing_slash_served"):
@@ -126,7 +142,7 @@ class LeadsApi:
     def authenticate(self, request: Request) -> str | None:
         """The caller's user id; None only where a defect skips authentication."""
         present = "x-api-key" in request.headers
-        key = request.headers.get("x-api-key", "").strip()
+        key = api_key_of(request)
         if key in self.users:
             return self.users[key]
         if request.method == "DELETE" and self.defect("delete_skips_auth"):
@@ -149,11 +165,13 @@ class LeadsApi:
                 raise ApiError(403, "FORBIDDEN", "Lead belongs to another user")
             lead = None
         if lead is None:
+            if self.defect("missing_lead_403"):
+                raise ApiError(403, "FORBIDDEN", "You do not have access to this lead")
             raise ApiError(404, "NOT_FOUND", "Lead not found")
         return lead
 
     def show(self, lead: Lead) -> dict[str, Any]:
-        return lead.represent(omit_nulls=self.defect("null_fields_omitted"))
+        return lead.represent(omit_nulls=self.defect("null_fields_omitted"), enum_style=self.enum_style)
 
     async def list_leads(self, request: Request, user: str | None) -> Response:
         query, errors = validate_list_query(dict(request.query_params), self.defect)
@@ -172,7 +190,14 @@ class LeadsApi:
         return self.success({"leads": [self.show(lead) for lead in leads], **rest})
 
     async def create_lead(self, request: Request, user: str | None) -> Response:
-        values, errors = validate_body(await read_json(request, self.defect), CREATE_RULES, ("name",), self.defect)
+        body = await read_json(request, self.defect)
+        if self.defect("create_needs_other_fields"):
+            rules = {**CREATE_RULES, **OTHER_NAME_RULES}
+            values, errors = validate_body(body, rules, tuple(OTHER_NAME_RULES), self.defect)
+            first, last = values.pop("firstName", ""), values.pop("lastName", "")
+            values.setdefault("name", f"{first} {last}")
+        else:
+            values, errors = validate_body(body, CREATE_RULES, ("name",), self.defect)
         if errors:
             raise validation_error(errors)
         lead = self.store.create(str(user), values)
@@ -187,16 +212,26 @@ class LeadsApi:
         if not changes and not self.defect("no_updates_accepted"):
             raise ApiError(400, "NO_UPDATES", "No updatable field in the request body")
         lead = self.owned_lead(user, lead_id, "PUT")
-        attempted = values.get("version")
-        if attempted is not None and attempted != lead.version and not self.defect("stale_version_accepted"):
-            conflict = ApiError(
-                409, "VERSION_CONFLICT", "The lead was changed by someone else",
-                {"currentVersion": lead.version, "attemptedVersion": attempted},
-            )
-            if self.defect("conflict_still_applies"):
-                self.store.update(lead, changes)
-            raise conflict
-        return self.success(self.show(self.store.update(lead, changes)))
+        if "version" in values:
+            attempted = values["version"]  # None only where a defect lets `version: null` through
+            stale = attempted != lead.version and not self.defect("stale_version_accepted")
+            if attempted is None or stale:
+                conflict = ApiError(
+                    409, "VERSION_CONFLICT", "The lead was changed by someone else",
+                    {"currentVersion": lead.version, "attemptedVersion": attempted},
+                )
+                if self.defect("conflict_still_applies"):
+                    self.store.update(lead, changes)
+                raise conflict
+        persist = not self.defect("update_not_persisted")
+        return self.success(self.show(self.store.update(lead, changes, persist)))
+
+    def delete_lead(self, user: str | None, lead_id: str) -> Response:
+        lead = self.owned_lead(user, lead_id, "DELETE")
+        if lead.status != "lost" and self.defect("delete_refused_until_archived"):
+            raise ApiError(400, "LEAD_NOT_ARCHIVED", "Only archived (lost) leads can be deleted")
+        self.store.delete(lead)
+        return self.success({}, message="Lead deleted successfully")
 
     async def convert_lead(self, request: Request, user: str | None, lead_id: str) -> Response:
         body = await read_json(request, self.defect, optional=True)
@@ -213,20 +248,24 @@ class LeadsApi:
         if self.defect("client_type_ignored"):
             client_type = "buyer"
         client = self.store.convert(lead, client_type)
-        data = {
-            "client": client.represent(),
-            "lead": {"id": lead.id, "lead_status": lead.status, "client_id": client.id},
-            "primaryContactId": client.contact_id,
-            "additionalContactsCount": 0,
+        data: dict[str, Any] = {
+            "client": client.represent(self.enum_style),
+            "lead": {"id": lead.id, "lead_status": self.enum_style(lead.status), "client_id": client.id},
         }
+        if not self.defect("convert_without_contact_fields"):
+            data["primaryContactId"] = client.contact_id
+            data["additionalContactsCount"] = 0
         return self.success(data, message="Lead successfully converted to client")
 
 
 def create_app(
-    api_keys: list[str], defect: str | None = None, rate_limit: int = 10_000, window_seconds: int = 60
+    api_keys: list[str],
+    defects: str | Iterable[str] | None = None,
+    rate_limit: int = 10_000,
+    window_seconds: int = 60,
 ) -> Starlette:
-    """A fresh, empty Leads API; `defect` names one entry of DEFECTS to break on purpose."""
-    api = LeadsApi(list(api_keys), DefectSwitch(defect), rate_limit, window_seconds)
+    """A fresh, empty Leads API; `defects` names entries of DEFECTS (one or several) to break on purpose."""
+    api = LeadsApi(list(api_keys), DefectSwitch(defects), rate_limit, window_seconds)
 
     async def server_error(request: Request, exc: Exception) -> Response:
         return api.failure(ApiError(500, "SERVER_ERROR", "Internal server error"))

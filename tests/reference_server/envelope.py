@@ -57,11 +57,15 @@ class ApiError(Exception):
         self.details = details
         self.headers = dict(headers or {})
 
-    def payload(self, timestamp: str) -> dict[str, Any]:
+    def payload(self, timestamp: str | None) -> dict[str, Any]:
+        """The error envelope; without `timestamp` only on a server built to lack it."""
         error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.details is not None:
             error["details"] = self.details
-        return {"success": False, "error": error, "timestamp": timestamp}
+        envelope: dict[str, Any] = {"success": False, "error": error}
+        if timestamp is not None:
+            envelope["timestamp"] = timestamp
+        return envelope
 
 
 def validation_error(details: list[dict[str, str]]) -> ApiError:

@@ -74,8 +74,19 @@ def build_page(
     next_cursor = encode_cursor(offset + limit) if has_more or defect("next_cursor_on_last_page") else None
     prev_cursor = encode_cursor(offset - limit) if page > 1 else None
     stats = stats_of(filtered if defect("stats_follow_filters") else owned)
+    if defect("pagination_other_shape"):
+        pagination = {
+            "pagination": {
+                "currentPage": page, "pageSize": limit, "totalItems": total,
+                "totalPages": total_pages, "hasNextPage": has_more,
+            }
+        }
+    else:
+        pagination = {
+            "meta": {"page": page, "limit": limit, "total": total, "totalPages": total_pages, "hasMore": has_more}
+        }
     rest = {
-        "meta": {"page": page, "limit": limit, "total": total, "totalPages": total_pages, "hasMore": has_more},
+        **pagination,
         "stats": stats,
         "cursors": {"next": next_cursor, "prev": prev_cursor},
     }

@@ -6,7 +6,9 @@ one is atomic; convert in particular creates its contact, client and lead change
 
 from __future__ import annotations
 
+import html
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
@@ -20,6 +22,13 @@ LEAD_FIELDS = (
     "interest_level", "budget", "timeline", "message", "notes", "last_contact_date",
     "next_follow_up", "converted_to_client_id", "version", "created_at", "updated_at",
 )
+ENUM_FIELDS = ("status", "lead_type", "interest_level")
+TEXT_FIELDS = ("name", "phone", "source", "timeline", "message", "notes")
+EnumStyle = Callable[[str], str]
+
+
+def as_documented(value: str) -> str:
+    return value
 
 
 @dataclass
@@ -48,12 +57,14 @@ class Lead:
     def sort_key(self) -> tuple[datetime, str]:
         return (self.created_at, self.id)
 
-    def represent(self, omit_nulls: bool = False) -> dict[str, Any]:
+    def represent(self, omit_nulls: bool = False, enum_style: EnumStyle = as_documented) -> dict[str, Any]:
         shown: dict[str, Any] = {}
         for name in LEAD_FIELDS:
             value = getattr(self, name)
             if isinstance(value, datetime):
                 value = format_instant(value)
+            elif name in ENUM_FIELDS and value is not None:
+                value = enum_style(value)
             if value is None and omit_nulls:
                 continue
             shown[name] = value
@@ -78,12 +89,12 @@ class Client:
     price_range_max: int | None
     status: str = "active"
 
-    def represent(self) -> dict[str, Any]:
+    def represent(self, enum_style: EnumStyle = as_documented) -> dict[str, Any]:
         return {
             "id": self.id,
             "contact_id": self.contact_id,
-            "client_type": self.client_type,
-            "status": self.status,
+            "client_type": enum_style(self.client_type),
+            "status": enum_style(self.status),
             "price_range_min": self.price_range_min,
             "price_range_max": self.price_range_max,
         }
@@ -106,8 +117,18 @@ class LeadStore:
     contacts: list[Contact] = field(default_factory=list)
     clients: dict[str, Client] = field(default_factory=dict)
 
+    def saved(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Values as the store keeps them: text exactly as sent."""
+        if not self.defect("html_escaped_text"):
+            return values
+        return {
+            name: html.escape(value) if name in TEXT_FIELDS and isinstance(value, str) else value
+            for name, value in values.items()
+        }
+
     def create(self, user_id: str, values: dict[str, Any]) -> Lead:
         now = utc_now_ms()
+        values = self.saved(values)
         lead = Lead(id=str(uuid.uuid4()), user_id=user_id, name=values["name"], created_at=now, updated_at=now)
         if self.defect("default_interest_cold"):
             lead.interest_level = "cold"
@@ -129,12 +150,10 @@ class LeadStore:
         leads.sort(key=Lead.sort_key, reverse=not self.defect("oldest_first"))
         return leads
 
-    def update(self, lead: Lead, changes: dict[str, Any]) -> Lead:
-        """Apply a partial update; returns the lead as it now reads."""
-        target = lead
-        if self.defect("update_not_persisted"):
-            target = Lead(**vars(lead))
-        for name, value in changes.items():
+    def update(self, lead: Lead, changes: dict[str, Any], persist: bool = True) -> Lead:
+        """Apply a partial update; returns the lead as it now reads (a changed copy unless `persist`)."""
+        target = lead if persist else Lead(**vars(lead))
+        for name, value in self.saved(changes).items():
             setattr(target, name, value)
         if not self.defect("version_not_bumped"):
             target.version += 1

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .defects import DefectSwitch
+from .defects import DefectCrash, DefectSwitch
 from .envelope import detail
 
 STATUSES = ("new", "contacted", "qualified", "unqualified", "converted", "lost")
@@ -17,8 +17,10 @@ INTEREST_LEVELS = ("hot", "warm", "cold")
 CLIENT_TYPES = ("buyer", "seller", "both")
 
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-# `\s` as the spec's ECMA-262 pattern reads it (Python's also takes \x1c-\x1f and \x85).
-_JS_SPACE = re.escape("\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join(map(chr, range(0x2000, 0x200B))))
+# JavaScript's whitespace: what the spec's ECMA-262 `\s` matches and what the upstream's trim()
+# removes (Python's `\s` and str.strip() also take \x1c-\x1f and \x85, and miss \ufeff).
+JS_WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join(map(chr, range(0x2000, 0x200B)))
+_JS_SPACE = re.escape(JS_WHITESPACE)
 EMAIL_PATTERN = re.compile(f"[^@{_JS_SPACE}]+@[^@{_JS_SPACE}]+")
 DATETIME_PATTERN = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
@@ -54,6 +56,11 @@ UPDATE_RULES: dict[str, FieldRule] = {
     "last_contact_date": FieldRule("datetime", nullable=True),
     "version": FieldRule("version", nullable=False),
 }
+# What create takes instead of `name` on a server with `create_needs_other_fields`.
+OTHER_NAME_RULES: dict[str, FieldRule] = {
+    "firstName": FieldRule("name", nullable=False),
+    "lastName": FieldRule("name", nullable=False),
+}
 CONVERT_RULES: dict[str, FieldRule] = {
     "clientType": FieldRule("enum", nullable=False, choices=CLIENT_TYPES),
 }
@@ -88,28 +95,45 @@ def parse_datetime(text: str, keep_wall_clock: bool = False) -> datetime | None:
         return None
 
 
+def trim(text: str) -> str:
+    """What the upstream's JavaScript trim() leaves."""
+    return text.strip(JS_WHITESPACE)
+
+
+def length_problem(length: int, rule: FieldRule, defect: DefectSwitch) -> str | None:
+    """The documented maximum: a value of exactly that length is accepted."""
+    if rule.max_length is None:
+        return None
+    if length == rule.max_length and defect("server_error_at_max_length"):
+        raise DefectCrash(f"value of {length} characters overflows its column")
+    if length > rule.max_length:
+        return f"must be at most {rule.max_length} characters"
+    return None
+
+
 def check_value(field: str, value: Any, rule: FieldRule, defect: DefectSwitch) -> tuple[Any, str | None]:
     """Normalised value, or an error message for one body field."""
     if value is None:
         if rule.nullable or (field == "interest_level" and defect("null_interest_level_accepted")):
             return None, None
+        if rule.kind == "version" and defect("null_version_conflict"):
+            return None, None  # taken as a version that never matches the lead's
         return None, "must not be null"
     if rule.kind in ("name", "text", "email", "enum", "datetime") and not isinstance(value, str):
         return None, "must be a string"
     if rule.kind == "name":
-        stored = value if defect("name_not_trimmed") else value.strip()
-        if not value.strip() and not defect("blank_name_accepted"):
+        trimmed = trim(value)
+        if not trimmed and not defect("blank_name_accepted"):
             return None, "must contain a non-space character"
-        if rule.max_length is not None and len(value.strip()) > rule.max_length:
-            return None, f"must be at most {rule.max_length} characters after trimming"
-        return stored, None
+        measured = value if defect("name_limit_before_trimming") else trimmed
+        problem = length_problem(len(measured), rule, defect)
+        if problem is not None:
+            return None, problem + ("" if measured is value else " after trimming")
+        return (value if defect("name_not_trimmed") else trimmed), None
     if rule.kind == "text":
-        if rule.max_length is not None and len(value) > rule.max_length:
-            return None, f"must be at most {rule.max_length} characters"
-        return value, None
+        problem = length_problem(len(value), rule, defect)
+        return (None, problem) if problem is not None else (value, None)
     if rule.kind == "email":
-        if rule.max_length is not None and len(value) > rule.max_length:
-            return None, f"must be at most {rule.max_length} characters"
         if EMAIL_PATTERN.fullmatch(value) is None and not defect("email_format_unchecked"):
             return None, "must be an email address (local@domain)"
         return value, None
