@@ -127,7 +127,7 @@ def check_values(operation: str, lead: dict[str, Any], expected: dict[str, Any],
         if name in DATETIME_FIELDS and isinstance(value, str) and isinstance(actual, str):
             same = _same_instant(value, actual)
         elif name in ENUMS and isinstance(value, str) and isinstance(actual, str):
-            same = actual.lower() == value  # the spelling of enum values is the enum rule's
+            same = actual.lower() == value.lower()  # the spelling of enum values is the enum rule's
         else:
             same = actual == value and isinstance(actual, bool) == isinstance(value, bool)
         assert same, describe(operation, f"lead.{name}", value, actual, response)

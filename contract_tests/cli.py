@@ -72,6 +72,8 @@ def pytest_arguments(args: argparse.Namespace) -> list[str]:
     arguments = [
         str(PACKAGE_DIR), "--rootdir", str(PACKAGE_DIR.parent), "-c", os.devnull,
         "-p", "no:cacheprovider", "--disable-plugin-autoload", "-q", "--tb=short", "-rN",
+        # Plain asserts keep each failure's `Finding` (its parts group failures by cause).
+        "--assert=plain",
     ]
     for plugin in PLUGINS:
         arguments += ["-p", plugin]

@@ -157,7 +157,8 @@ class LeadsClient:
     def seen(self, request: httpx.Request, response: httpx.Response, path: str) -> Seen:
         return Seen(request.method, str(request.url), path.split("?")[0], response.status_code,
                     {name.lower(): value for name, value in response.headers.items()}, response.content,
-                    tuple(request.headers.multi_items()), request.content or None)
+                    tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw),
+                    request.content or None)
 
     def create_lead(self, **fields: Any) -> dict[str, Any]:
         """Creates a lead (name defaults to a readable test name) and returns its data."""

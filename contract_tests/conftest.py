@@ -17,7 +17,7 @@ import pytest
 from contract_tests import session as contract_session
 from contract_tests.client import LeadsClient
 from contract_tests.extraction import findings_of
-from contract_tests.findings import BLOCKED_PREFIX
+from contract_tests.findings import BLOCKED_PREFIX, BLOCKED_SEPARATOR
 from contract_tests.run_state import RunState, prepare
 from contract_tests.target import Target
 
@@ -123,7 +123,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     blocker = state.blocker_of(findings)
     if blocker is not None:
         report.outcome = "skipped"
-        report.longrepr = (str(item.path), 0, f"Skipped: {BLOCKED_PREFIX}{blocker.rule}: {blocker.reason}")
+        report.longrepr = (str(item.path), 0, f"Skipped: {BLOCKED_PREFIX}{blocker.rule}{BLOCKED_SEPARATOR}{blocker.reason}")
         return report
     report.user_properties.append(("findings", json.dumps(findings)))
     return report

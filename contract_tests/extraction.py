@@ -14,6 +14,7 @@ from contract_tests.findings import Finding
 
 VOLATILE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|\d+")
 MAX_FINDINGS = 5
+FINDING_TEXT = re.compile(r"(?P<operation>[^:]+): (?P<what>.+?): expected (?P<expected>.+), got (?P<actual>.+)$")
 
 
 def findings_of(error: BaseException, operation: str | None) -> list[dict[str, Any]]:
@@ -37,6 +38,11 @@ def _walk(error: BaseException, operation: str | None, curl: str | None, found: 
         found.append({**message.as_dict(), "summary": str(message).split("\n")[0], "cause": message.cause})
         return
     text = (str(error) or type(error).__name__).strip().split("\n")[0]
+    parsed = FINDING_TEXT.match(text) if isinstance(error, AssertionError) else None
+    if parsed:  # a Finding whose parts pytest's assertion rewriting turned into text
+        finding = Finding(parsed["operation"], parsed["what"], parsed["expected"], parsed["actual"], _curl_in(str(error)))
+        found.append({**finding.as_dict(), "summary": text, "cause": finding.cause})
+        return
     found.append({"operation": operation, "what": type(error).__name__, "expected": None, "actual": text[:300],
                   "curl": curl, "summary": f"{operation}: {text[:300]}" if operation else text[:300],
                   "cause": f"{type(error).__name__}|{VOLATILE.sub('#', text)[:200]}"})
@@ -54,6 +60,13 @@ def _from_failure(failure: Failure, operation: str | None, curl: str | None) -> 
         "summary": f"{where}: {failure.title}: {detail}",
         "cause": f"schemathesis|{type(failure).__name__}|{VOLATILE.sub('#', detail)[:200]}",
     }
+
+
+def _curl_in(text: str) -> str | None:
+    for line in text.splitlines():
+        if line.strip().startswith("reproduce: "):
+            return line.strip()[len("reproduce: "):]
+    return None
 
 
 def _first_line(text: str) -> str:

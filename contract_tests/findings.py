@@ -15,6 +15,7 @@ import pytest
 from contract_tests.curl import curl_line
 
 BLOCKED_PREFIX = "BLOCKED by "
+BLOCKED_SEPARATOR = " — "  # rule names may hold ": "
 _VOLATILE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|\d+")
 
 
@@ -26,15 +27,17 @@ class Finding(str):
     expected: str
     actual: str
     curl: str | None
+    answer: str | None  # the answer's status, error code and named fields
 
-    def __new__(cls, operation: str, what: str, expected: Any, actual: Any, curl: str | None = None) -> Finding:
+    def __new__(cls, operation: str, what: str, expected: Any, actual: Any, curl: str | None = None,
+                answer: str | None = None) -> Finding:
         expected_text = expected if isinstance(expected, str) and what == "HTTP status" else repr(expected)
         actual_text = actual if isinstance(actual, str) and what == "HTTP status" else _short_repr(actual)
         text = f"{operation}: {what}: expected {expected_text}, got {actual_text}"
         if curl:
             text += f"\n  reproduce: {curl}"
         finding = super().__new__(cls, text)
-        finding.operation, finding.what, finding.curl = operation, what, curl
+        finding.operation, finding.what, finding.curl, finding.answer = operation, what, curl, answer
         finding.expected, finding.actual = expected_text, actual_text
         return finding
 
@@ -46,25 +49,23 @@ class Finding(str):
 
     def as_dict(self) -> dict[str, Any]:
         return {"operation": self.operation, "what": self.what, "expected": self.expected,
-                "actual": self.actual, "curl": self.curl}
+                "actual": self.actual, "curl": self.curl, "answer": self.answer}
 
 
 class Blocked(pytest.skip.Exception):  # type: ignore[misc,name-defined]
     """The rule could not run: `prerequisite` (a rule of the run) failed with `reason`."""
 
     def __init__(self, prerequisite: str, reason: str) -> None:
-        super().__init__(f"{BLOCKED_PREFIX}{prerequisite}: {reason}", pytrace=False)
+        super().__init__(f"{BLOCKED_PREFIX}{prerequisite}{BLOCKED_SEPARATOR}{reason}", pytrace=False)
         self.prerequisite, self.reason = prerequisite, reason
 
 
 def parse_blocked(text: str) -> tuple[str, str] | None:
     """(prerequisite, reason) of a BLOCKED skip message, or None for a plain skip."""
-    text = text.strip()
-    if text.startswith("Skipped: "):
-        text = text[len("Skipped: "):]
-    if not text.startswith(BLOCKED_PREFIX):
+    start = text.find(BLOCKED_PREFIX)  # after "Skipped: " or the exception's name, as pytest formats it
+    if start < 0:
         return None
-    prerequisite, _, reason = text[len(BLOCKED_PREFIX):].partition(": ")
+    prerequisite, _, reason = text[start + len(BLOCKED_PREFIX):].strip().partition(BLOCKED_SEPARATOR)
     return prerequisite, reason
 
 
@@ -92,7 +93,9 @@ def answer_text(response: httpx.Response) -> str:
 
 def describe(operation: str, what: str, expected: Any, actual: Any, response: httpx.Response | None = None) -> Finding:
     """The failure message every check uses: operation, field, expected, actual, curl."""
-    return Finding(operation, what, expected, actual, request_curl(response.request) if response is not None else None)
+    if response is None:
+        return Finding(operation, what, expected, actual)
+    return Finding(operation, what, expected, actual, request_curl(response.request), answer_text(response))
 
 
 def _short_repr(value: Any) -> str:

@@ -11,11 +11,11 @@ from typing import Any
 
 import httpx
 
-from contract_tests.findings import Blocked, Finding, answer_text, request_curl
+from contract_tests.findings import Blocked, answer_text, request_curl
 
-RULE_CREATE = "prerequisite: create with the documented body"
-RULE_UPDATE = "prerequisite: update with the documented body"
-RULE_DELETE = "prerequisite: delete a lead the run created"
+RULE_CREATE = "create with the documented body (prerequisite)"
+RULE_UPDATE = "update with the documented body (prerequisite)"
+RULE_DELETE = "delete a lead the run created (prerequisite)"
 OPERATIONS = {RULE_CREATE: "createLead", RULE_UPDATE: "updateLead", RULE_DELETE: "deleteLead"}
 PROBE_BODY = {"name": "Contract Suite Probe Lead"}
 
@@ -45,11 +45,14 @@ class Prerequisites:
             self.require(outcome.blocked_by)
         raise Blocked(rule, outcome.reason or "failed")
 
-    def blocker_of(self, finding: Finding) -> Outcome | None:
-        """The failed prerequisite whose failure `finding` repeats: the same operation and answer."""
+    def blocker_of(self, operation: str | None, answer: str | None) -> Outcome | None:
+        """The failed prerequisite whose failure an answer repeats: the same operation, status and error
+        code, naming (at least) the same fields."""
+        if not operation or not answer:
+            return None
         for outcome in self.outcomes.values():
-            if not outcome.ok and not outcome.blocked_by and finding.what == "HTTP status" \
-                    and finding.operation == outcome.operation and finding.actual == outcome.actual:
+            if not outcome.ok and not outcome.blocked_by and operation == outcome.operation \
+                    and _same_failure(outcome.actual or "", answer):
                 return outcome
         return None
 
@@ -90,6 +93,17 @@ def probe(client: Any) -> tuple[Prerequisites, dict[str, Any] | None]:
     outcomes[RULE_DELETE] = _outcome(RULE_DELETE, 200 <= deleted.status_code < 300, "2xx", deleted,
                                      "delete of a lead the run created")
     return Prerequisites(outcomes), lead
+
+
+def _same_failure(prerequisite: str, answer: str) -> bool:
+    head, fields = _split_answer(prerequisite)
+    other_head, other_fields = _split_answer(answer)
+    return head == other_head and fields <= other_fields
+
+
+def _split_answer(answer: str) -> tuple[str, set[str]]:
+    head, _, fields = answer.partition(" (")
+    return head, {name.strip() for name in fields.rstrip(")").split(",") if name.strip()}
 
 
 def _outcome(rule: str, ok: bool, expected: str, response: httpx.Response, doing: str) -> Outcome:

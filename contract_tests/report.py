@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from contract_tests import session
-from contract_tests.findings import parse_blocked
+from contract_tests.findings import BLOCKED_PREFIX, BLOCKED_SEPARATOR, parse_blocked
 from contract_tests.prerequisites import Prerequisites
 from contract_tests.responses import EVERY_ANSWER, RULES, RULE_TRANSPORT, ResponseRules
 
@@ -34,6 +34,7 @@ class RuleResult:
     reason: str | None = None
     failures: list[dict[str, Any]] = field(default_factory=list)
     checks: int = 0
+    failing_operations: list[str] = field(default_factory=list)
 
     def add(self, verdict: str, reason: str | None, blocked_by: str | None, findings: list[dict[str, Any]],
             operations: list[str]) -> None:
@@ -44,6 +45,7 @@ class RuleResult:
             self.reason, self.blocked_by = reason, blocked_by
         if verdict == "fail":
             self.failures += findings
+            self.failing_operations = sorted(set(self.failing_operations) | set(operations))
 
 
 def rule_and_operations(item: pytest.Item) -> tuple[str, tuple[str, ...]]:
@@ -103,7 +105,7 @@ class ContractReport:
         prerequisites: Prerequisites = self.state.prerequisites
         for outcome in prerequisites.outcomes.values():
             if outcome.blocked_by:
-                self._emit(outcome.rule, [outcome.operation], "skipped", f"BLOCKED by {outcome.blocked_by}: {outcome.reason}")
+                self._emit(outcome.rule, [outcome.operation], "skipped", f"{BLOCKED_PREFIX}{outcome.blocked_by}{BLOCKED_SEPARATOR}{outcome.reason}")
             elif outcome.ok:
                 self._emit(outcome.rule, [outcome.operation], "passed")
             else:
@@ -179,7 +181,7 @@ def divergences(rules: list[RuleResult]) -> list[dict[str, Any]]:
             group = groups.setdefault(cause, {"rules": [], "operations": [], "count": 0, "first": finding})
             if result.rule not in group["rules"]:
                 group["rules"].append(result.rule)
-            for operation in result.operations:
+            for operation in result.failing_operations or result.operations:
                 if operation not in group["operations"]:
                     group["operations"].append(operation)
             group["count"] += int(finding.get("count", 1))
@@ -200,6 +202,7 @@ def _rule_document(result: RuleResult) -> dict[str, Any]:
     return {
         "rule": result.rule,
         "operations": result.operations,
+        "failing_operations": result.failing_operations,
         "verdict": result.verdict,
         "blocked_by": result.blocked_by if result.verdict == "blocked" else None,
         "reason": result.reason if result.verdict != "pass" else None,
@@ -244,7 +247,8 @@ def render(document: dict[str, Any]) -> list[str]:
             lines.append(f"       {_names([rule['rule'] for rule in group])}")
     lines += ["", "per rule:"]
     for rule in rules:
-        where = f"  ({', '.join(rule['operations'])})" if rule["verdict"] == "fail" and rule["operations"] else ""
+        failing = rule["failing_operations"] or rule["operations"]
+        where = f"  ({', '.join(failing)})" if rule["verdict"] == "fail" and failing else ""
         lines.append(f"  {LABEL[rule['verdict']]:<7} {rule['rule']}{where}")
     cleanup = document.get("cleanup") or {}
     if cleanup:

@@ -46,19 +46,12 @@ class RunState:
                            prerequisites=self.prerequisites)
 
     def blocker_of(self, findings: list[dict[str, Any]]) -> Outcome | None:
-        """The failed prerequisite that every finding repeats (same operation, same answer), if any."""
-        from contract_tests.findings import Finding
-
-        blockers = set()
-        for item in findings:
-            if item.get("what") != "HTTP status" or not item.get("operation"):
-                return None
-            finding = Finding(item["operation"], "HTTP status", item["expected"], item["actual"])
-            outcome = self.prerequisites.blocker_of(finding)
-            if outcome is None:
-                return None
-            blockers.add(outcome.rule)
-        return self.prerequisites.outcomes[blockers.pop()] if len(blockers) == 1 else None
+        """The failed prerequisite that every finding's answer repeats (same operation and failure), if any."""
+        outcomes = [self.prerequisites.blocker_of(item.get("operation"), item.get("answer")) for item in findings]
+        rules = {outcome.rule if outcome else None for outcome in outcomes}
+        if not findings or len(rules) != 1 or None in rules:
+            return None
+        return outcomes[0]
 
     # -- between the controlling process and its workers ----------------------------------------------
 
