@@ -40,7 +40,7 @@ SERVER_OPTIONS: dict[str, dict[str, int]] = {"rate_limit_not_enforced": LOW_LIMI
 EXPECTED_RULES: dict[str, str] = {
     "timestamp_without_millis": "envelope timestamp is UTC with milliseconds",
     "null_fields_omitted": "every lead carries all 19 fields with their types",
-    "unknown_route_plain_text": "unknown route is 404 NOT_FOUND",
+    "unknown_route_plain_text": "every answer has the documented envelope",
     "datetime_offset_dropped": "date-time offsets are converted to UTC",
     "create_returns_200": "create answers 201 with its message",
     "default_interest_cold": "create applies documented defaults",

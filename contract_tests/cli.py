@@ -71,7 +71,9 @@ def pytest_arguments(args: argparse.Namespace) -> list[str]:
     """The pytest command line for these options."""
     arguments = [
         str(PACKAGE_DIR), "--rootdir", str(PACKAGE_DIR.parent), "-c", os.devnull,
-        "-p", "no:cacheprovider", "--disable-plugin-autoload", "-q", "--tb=short", "-rN",
+        "-p", "no:cacheprovider", "--disable-plugin-autoload", "-q", "-rN",
+        # The diagnosis below is the report: no per-test tracebacks flooding it.
+        "--tb=no",
         # Plain asserts keep each failure's `Finding` (its parts group failures by cause).
         "--assert=plain",
     ]

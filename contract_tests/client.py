@@ -19,7 +19,7 @@ import httpx
 
 from contract_tests.findings import Blocked, answer_text, describe, request_curl
 from contract_tests.prerequisites import RULE_CREATE, Prerequisites
-from contract_tests.responses import RULE_TRANSPORT, ResponseRules, Seen
+from contract_tests.responses import RULE_ENVELOPE, RULE_TRANSPORT, ResponseRules, Seen
 from contract_tests.waits import RULE_WAIT_BUDGET, WaitBudget, retry_after_seconds
 
 __all__ = ["API_KEY_HEADER", "CreatedLeads", "GarbageResponse", "LeadsClient", "body_of", "describe"]
@@ -201,20 +201,17 @@ def deferred_interrupt() -> Iterator[None]:
 
 
 def body_of(response: httpx.Response) -> dict[str, Any]:
-    """The JSON object of a response, or a divergence naming what came instead."""
+    """The JSON object of an answer. Without one a rule cannot judge its subject: BLOCKED by the
+    envelope rule, which counts such answers once for the whole run."""
     try:
         payload = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        snippet = response.text[:200] if response.content else "(empty body)"
-        raise GarbageResponse(
-            f"{response.request.method} {response.request.url}: body is not JSON "
-            f"(status {response.status_code}, Content-Type {response.headers.get('content-type')!r}): {snippet!r}\n"
-            f"  reproduce: {request_curl(response.request)}"
-        ) from None
+        snippet = response.content[:80].decode("utf-8", errors="backslashreplace") or "(empty body)"
+        raise Blocked(RULE_ENVELOPE, f"{response.request.method} {response.url.path} answered {response.status_code} "
+                      f"with a body that is not JSON: {snippet!r}") from None
     if not isinstance(payload, dict):
-        raise GarbageResponse(
-            f"{response.request.method} {response.request.url}: body is JSON but not an object: {payload!r:.200}"
-        )
+        raise Blocked(RULE_ENVELOPE, f"{response.request.method} {response.url.path} answered {response.status_code} "
+                      f"with JSON that is not an object: {payload!r:.80}")
     return payload
 
 

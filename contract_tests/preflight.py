@@ -66,7 +66,9 @@ def _key_answers(http: httpx.Client, target: Target, first: httpx.Response) -> l
 
 
 def _not_the_api(http: httpx.Client, base_url: str, response: httpx.Response) -> str | None:
-    if _is_envelope(response) and response.status_code != 404:
+    """A 404 or a body that is not JSON at all: nothing the rules could judge. JSON of another shape
+    is a divergent server, for the rules to diagnose."""
+    if _is_json(response) and response.status_code != 404:
         return None
     what = _describe_answer(response)
     hint = ""
@@ -81,6 +83,14 @@ def _not_the_api(http: httpx.Client, base_url: str, response: httpx.Response) ->
         else:
             hint = "; the base URL should end in /v1"
     return f"no Leads API at {base_url}: GET {base_url}/leads answers {what}{hint}"
+
+
+def _is_json(response: httpx.Response) -> bool:
+    try:
+        response.json()
+    except ValueError:
+        return False
+    return True
 
 
 def _is_envelope(response: httpx.Response) -> bool:

@@ -86,7 +86,7 @@ def load_schema(base_url: str, api_key: str, generation: Generation, *, show_key
     config = schemathesis.Config(seed=generation.seed)
     # The suite must replay identically: no example database, no cache carried between runs.
     config.cache.enabled = False
-    config.output.sanitization.update(enabled=False)  # the suite masks keys itself, one way everywhere
+    config.output.sanitization.update(enabled=not show_key)  # X-API-Key is among its keys
     schema = schemathesis.openapi.from_path(SPEC_PATH, config=config)
     schema.config.update(
         base_url=base_url, headers={API_KEY_HEADER: api_key}, request_timeout=REQUEST_TIMEOUT_SECONDS

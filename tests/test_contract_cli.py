@@ -6,6 +6,7 @@ this process.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -30,15 +31,17 @@ from tests.reference_server.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "cli-test-key-0123456789"
+KEY_2 = "cli-test-key-9876543210"
 RUN_TIMEOUT = 300
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("LEADS_API_")}
+    workers = [] if "--workers" in args else ["--workers", "1"]  # a small run: one process is quicker
     return subprocess.run(
-        [sys.executable, "-m", "contract_tests", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+        [sys.executable, "-m", "contract_tests", *workers, *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT,
     )
 
 
@@ -72,71 +75,15 @@ def wrong_shapes_server() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def html_run(html_server: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+def shapes_run(wrong_shapes_server: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
     junit = tmp_path_factory.mktemp("junit") / "contract.xml"
-    return run_cli("--base-url", html_server, "--api-key", KEY, "--quick", "--junit-xml", str(junit)), junit
+    return run_cli("--base-url", wrong_shapes_server, "--api-key", KEY, "--quick", "--junit-xml", str(junit)), junit
 
 
-def test_clean_server_passes_with_exit_status_0(tmp_path: Path) -> None:
-    junit = tmp_path / "mock.xml"
-    result = run_cli("--quick", "--junit-xml", str(junit))
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "the server matches the spec and the documented rules" in result.stdout
-    assert "Traceback" not in result.stderr
-
-
-def test_server_answering_html_fails_with_non_zero_status(html_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
-    result, _ = html_run
-    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "the server diverges" in result.stdout
-    assert "INTERNALERROR" not in result.stdout + result.stderr
-
-
-def test_summary_names_failing_operations_with_a_curl_line(html_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
-    summary = html_run[0].stdout.split("Leads API contract summary", 1)[-1]
-    for operation_id in ("listLeads", "createLead", "getLead", "updateLead", "deleteLead", "convertLead"):
-        assert f"FAIL  {operation_id}" in summary, summary[:3000]
-    assert "reproduce: curl " in summary
-    assert "Content-Type" in summary or "content type" in summary.lower()
-
-
-def test_api_key_is_masked_by_default(html_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
-    result, junit = html_run
-    assert KEY not in result.stdout + result.stderr
-    assert KEY not in junit.read_text(encoding="utf-8")
-    assert "[Filtered]" in result.stdout or "***" + KEY[-4:] in result.stdout
-
-
-def test_show_key_prints_the_key_in_curl_lines(html_server: str) -> None:
-    result = run_cli("--base-url", html_server, "--api-key", KEY, "--quick", "--show-key", "--", "-k", "conforms")
-    assert result.returncode == 1
-    assert any("curl " in line and KEY in line for line in result.stdout.splitlines())
-
-
-def test_junit_file_records_each_failure_with_its_operation(html_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
-    _, junit = html_run
-    root = ElementTree.parse(junit).getroot()
-    cases = root.findall(".//testcase")
-    failed = [case for case in cases if case.find("failure") is not None or case.find("error") is not None]
-    assert cases and failed
-    operations = {prop.get("value") for case in failed for prop in case.iter("property") if prop.get("name") == "operations"}
-    assert "listLeads" in operations
-
-
-def test_server_with_wrong_shapes_fails_on_schema_and_status(wrong_shapes_server: str) -> None:
-    result = run_cli("--base-url", wrong_shapes_server, "--api-key", KEY, "--quick", "--", "-k", "conforms")
-    assert result.returncode == 1, result.stdout[-3000:]
-    summary = result.stdout.split("Leads API contract summary", 1)[-1]
-    assert "FAIL  createLead" in summary and "FAIL  deleteLead" in summary
-    assert "Response violates schema" in summary or "Undocumented HTTP status" in summary
-
-
-def test_every_request_refused_as_unauthenticated_fails_the_run() -> None:
-    """Schemathesis would only warn about missing auth; the suite fails."""
-    with serve_in_thread(create_app(["the-right-key-000"])) as url:
-        result = run_cli("--base-url", url + "/v1", "--api-key", "a-wrong-key-0000", "--quick", "--", "-k", "conforms")
-    assert result.returncode == 1, result.stdout[-3000:]
-    assert "missing auth" in result.stdout
+@pytest.fixture(scope="module")
+def reference_server() -> Iterator[str]:
+    with serve_in_thread(create_app([KEY, KEY_2])) as url:
+        yield url
 
 
 def recording_requests(app: Any, seen: list[str]) -> Any:
@@ -166,13 +113,6 @@ def requests_of_a_run(seed: str) -> list[str]:
         result = run_cli("--base-url", url + "/v1", "--api-key", KEY, "--quick", "--seed", seed, "--", "-k", "conforms")
     assert "Leads API contract summary" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
     return seen
-
-
-def test_same_seed_sends_the_same_requests_and_another_seed_does_not() -> None:
-    first, again, other = requests_of_a_run("7"), requests_of_a_run("7"), requests_of_a_run("8")
-    assert len(first) > 50
-    assert first == again
-    assert first != other
 
 
 @contextmanager
@@ -207,11 +147,120 @@ def hanging_up_server() -> Iterator[str]:
         listener.close()
 
 
-def test_reset_connections_are_divergences_not_a_crash_of_the_suite() -> None:
+def test_clean_server_passes_with_exit_status_0(tmp_path: Path) -> None:
+    junit = tmp_path / "mock.xml"
+    result = run_cli("--quick", "--junit-xml", str(junit))
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "the server matches the spec and the documented rules" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_server_answering_html_stops_before_any_rule_with_one_line(html_server: str, tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    result = run_cli("--base-url", html_server, "--api-key", KEY, "--report-json", str(report))
+    assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-2000:]
+    assert result.stderr.strip() == f"leads-contract: no Leads API at {html_server}: GET {html_server}/leads answers 200 with an HTML page"
+    assert "Leads API contract summary" not in result.stdout
+    assert json.loads(report.read_text())["verdict"] == "unreachable"
+
+
+def test_base_url_without_v1_suggests_the_url_of_the_api(reference_server: str) -> None:
+    result = run_cli("--base-url", reference_server, "--api-key", KEY)
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.strip().endswith(f"use --base-url {reference_server}/v1"), result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_rejected_key_is_named_in_one_line(reference_server: str) -> None:
+    first = run_cli("--base-url", reference_server + "/v1", "--api-key", "not-a-known-key-0000")
+    assert first.returncode == 3
+    assert first.stderr.strip() == "leads-contract: the server rejects --api-key ***0000: GET /leads answers 401 INVALID_API_KEY"
+    second = run_cli("--base-url", reference_server + "/v1", "--api-key", KEY, "--api-key-2", "not-a-known-key-9999")
+    assert second.returncode == 3
+    assert "rejects --api-key-2 ***9999" in second.stderr
+
+
+def test_two_keys_of_one_tenant_stop_the_run() -> None:
+    with serve_in_thread(create_app([KEY], "any_api_key_accepted")) as url:
+        result = run_cli("--base-url", url + "/v1", "--api-key", "shared-tenant-aaaa", "--api-key-2", "shared-tenant-bbbb")
+    assert result.returncode == 3, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "--api-key and --api-key-2 are the same tenant" in result.stderr
+    assert "Leads API contract summary" not in result.stdout
+
+
+def test_divergent_json_server_is_diagnosed_not_flooded(shapes_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    result, _ = shapes_run
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    summary = result.stdout.split("Leads API contract summary", 1)[-1]
+    assert "the server diverges" in summary
+    assert "1. [createLead] create with the documented body (prerequisite)" in summary, summary[:3000]
+    assert "rules blocked by: create with the documented body (prerequisite)" in summary
+    distinct = int(re.search(r"(\d+) distinct divergences", summary).group(1))  # type: ignore[union-attr]
+    assert distinct <= 15, summary[:4000]  # about a dozen independent ways this server breaks the docs
+    assert "INTERNALERROR" not in result.stdout + result.stderr
+
+
+def test_api_key_is_masked_one_way_everywhere(shapes_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    result, junit = shapes_run
+    output = result.stdout + result.stderr
+    assert KEY not in output
+    assert KEY not in junit.read_text(encoding="utf-8")
+    assert KEY not in junit.with_suffix(".json").read_text(encoding="utf-8")
+    assert "***" + KEY[-4:] in result.stdout
+    assert "[Filtered]" not in output
+
+
+def test_show_key_prints_the_key_in_curl_lines(wrong_shapes_server: str) -> None:
+    result = run_cli("--base-url", wrong_shapes_server, "--api-key", KEY, "--quick", "--show-key", "--", "-k", "conforms")
+    assert result.returncode == 1
+    assert any("curl " in line and KEY in line for line in result.stdout.splitlines())
+
+
+def test_junit_records_failures_with_operations_and_blocked_rules_as_skipped(
+    shapes_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    _, junit = shapes_run
+    cases = ElementTree.parse(junit).getroot().findall(".//testcase")
+    failed = [case for case in cases if case.find("failure") is not None]
+    assert failed
+    operations = {prop.get("value") for case in failed for prop in case.iter("property") if prop.get("name") == "operations"}
+    assert "listLeads" in operations
+    blocked = [case.find("skipped") for case in cases if case.find("skipped") is not None
+               and "BLOCKED by create with the documented body (prerequisite)" in (case.find("skipped").get("message") or "")]
+    assert len(blocked) > 20
+
+
+def test_json_report_has_the_documented_shape(shapes_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, junit = shapes_run
+    report = json.loads(junit.with_suffix(".json").read_text(encoding="utf-8"))
+    assert report["verdict"] == "diverged"
+    assert report["target"]["base_url"].endswith("/v1")
+    names = {rule["rule"] for rule in report["rules"]}
+    for rule in report["rules"]:
+        assert set(rule) >= {"rule", "operations", "verdict", "blocked_by", "reason", "failures"}
+        assert rule["verdict"] in {"pass", "fail", "blocked", "skip"}
+        if rule["verdict"] == "blocked":
+            assert rule["blocked_by"] in names and rule["reason"]
+        if rule["verdict"] == "fail":
+            assert rule["failures"] and set(rule["failures"][0]) == {"expected", "actual", "curl"}
+    assert report["divergences"] and set(report["divergences"][0]) >= {"rule", "summary", "count"}
+    assert set(report["cleanup"]) >= {"created", "deleted", "left"}
+
+
+def test_same_seed_sends_the_same_requests_and_another_seed_does_not() -> None:
+    first, again, other = requests_of_a_run("7"), requests_of_a_run("7"), requests_of_a_run("8")
+    assert len(first) > 50
+    assert sorted(first) == sorted(again)  # parallel workers interleave them: the same requests, not one order
+    assert sorted(first) != sorted(other)
+
+
+def test_reset_connections_are_the_transport_rule_not_a_crash_of_the_suite() -> None:
     with hanging_up_server() as base_url:
         result = run_cli("--base-url", base_url, "--api-key", KEY, "--quick", "--", "-k", "conforms")
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "no HTTP answer" in result.stdout
+    summary = result.stdout.split("Leads API contract summary", 1)[-1]
+    assert "FAIL    every request gets a whole HTTP answer" in summary
+    assert "Traceback" not in result.stdout + result.stderr
     assert "INTERNALERROR" not in result.stdout + result.stderr
 
 
@@ -220,13 +269,25 @@ def test_unreachable_server_is_one_clear_line_without_traceback() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, never listening: connections are refused
         result = run_cli("--base-url", f"http://127.0.0.1:{port}/v1", "--api-key", KEY)
-    assert result.returncode != 0
+    assert result.returncode == 3
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert result.stderr.startswith("leads-contract: cannot reach http://127.0.0.1:")
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_base_url_without_a_key_is_refused_with_a_clear_line() -> None:
+def test_base_url_without_a_key_is_a_usage_error() -> None:
     result = run_cli("--base-url", "http://127.0.0.1:9/v1")
-    assert result.returncode != 0
+    assert result.returncode == 4
     assert result.stderr.strip() == "leads-contract: an API key is required with --base-url (--api-key or LEADS_API_KEY)"
+
+
+def test_unknown_option_is_a_usage_error_with_status_4() -> None:
+    result = run_cli("--bogus")
+    assert result.returncode == 4
+    assert "unrecognized arguments: --bogus" in result.stderr
+
+
+def test_pytest_statuses_map_to_the_documented_exit_codes() -> None:
+    from contract_tests.cli import exit_status
+
+    assert [exit_status(code) for code in (0, 1, 2, 3, 4, 5)] == [0, 1, 2, 5, 4, 4]
