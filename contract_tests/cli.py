@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from contract_tests import preflight as target_check
-from contract_tests.run_state import PREFLIGHT_ENV, write_stop_report
+from contract_tests.run_state import CONSOLE_ENV, PREFLIGHT_ENV, write_stop_report
 from contract_tests.target import from_options
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -138,6 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             importlib.import_module("mock_server.app")
+    # Waits for 429s are printed as they start, past pytest's capture and from parallel workers.
+    if sys.platform.startswith("linux"):
+        os.environ[CONSOLE_ENV] = f"/proc/{os.getpid()}/fd/{os.dup(sys.stderr.fileno())}"
     # Hypothesis keeps caches (never an example database here) in ./.hypothesis; not in the user's directory.
     os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "leads-contract-hypothesis"))
     # A CI job cancelled with SIGTERM cleans up like Ctrl-C: the leads the run created are deleted.

@@ -138,11 +138,13 @@ class LeadsClient:
                 try:
                     response = self._http.send(request)
                     response.read()
+                    if unframed(response.status_code, response.headers, request.method):
+                        raise httpx.RemoteProtocolError("the answer has no Content-Length or chunked framing: cut short")
                 except httpx.TransportError as exc:
                     if self.observer is not None:
                         self.observer.transport_fault(f"{request.method} {path}", request_curl(request),
                                                       f"{type(exc).__name__}: {exc}")
-                    if attempt < TRANSPORT_ATTEMPTS and request.method != "POST":
+                    if attempt < TRANSPORT_ATTEMPTS and request.method == "GET":  # the only safe repeat
                         continue
                     if not self.block_on_failure:
                         raise GarbageResponse(f"{request.method} {path}: no HTTP answer ({type(exc).__name__})") from None
@@ -213,6 +215,13 @@ def body_of(response: httpx.Response) -> dict[str, Any]:
         raise Blocked(RULE_ENVELOPE, f"{response.request.method} {response.url.path} answered {response.status_code} "
                       f"with JSON that is not an object: {payload!r:.80}")
     return payload
+
+
+def unframed(status: int, headers: Any, method: str) -> bool:
+    """An answer whose end cannot be told: what a client makes of a connection cut inside the head."""
+    if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+        return False
+    return "content-length" not in headers and "chunked" not in str(headers.get("transfer-encoding", "")).lower()
 
 
 def _data_id(response: httpx.Response) -> str | None:

@@ -18,6 +18,7 @@ from contract_tests import session as contract_session
 from contract_tests.client import LeadsClient
 from contract_tests.extraction import findings_of
 from contract_tests.findings import BLOCKED_PREFIX, BLOCKED_SEPARATOR
+from contract_tests.responses import RULE_TRANSPORT
 from contract_tests.run_state import RunState, prepare
 from contract_tests.target import Target
 
@@ -118,8 +119,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     operations = dict(item.user_properties).get("operations", "")
     operation = str(operations).split(",")[0] or None
-    findings = findings_of(call.excinfo.value, operation)
     state = item.config.stash[STATE_KEY]
+    cut = transport_error_in(call.excinfo.value)
+    if cut is not None:  # a connection lost where a library read the answer: the transport rule's, not this rule's
+        state.observer.transport_fault(operation or item.name, "", f"{type(cut).__name__}: {cut}"[:200])
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), 0, f"Skipped: {BLOCKED_PREFIX}{RULE_TRANSPORT}{BLOCKED_SEPARATOR}"
+                           f"{operation or item.name} got no whole HTTP answer ({type(cut).__name__})")
+        return report
+    findings = findings_of(call.excinfo.value, operation)
     blocker = state.blocker_of(findings)
     if blocker is not None:
         report.outcome = "skipped"
@@ -127,6 +135,28 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     report.user_properties.append(("findings", json.dumps(findings)))
     return report
+
+
+def transport_error_in(error: BaseException | None, depth: int = 0) -> BaseException | None:
+    """A lost or cut connection anywhere in a failure (its group members, its causes)."""
+    import http.client
+
+    import httpx
+    import requests
+    import urllib3
+
+    if error is None or depth > 6:
+        return None
+    kinds = (requests.RequestException, urllib3.exceptions.HTTPError, httpx.TransportError, http.client.HTTPException,
+             ConnectionError)
+    if isinstance(error, kinds):
+        return error
+    members = error.exceptions if isinstance(error, BaseExceptionGroup) else ()
+    for candidate in (*members, error.__cause__, error.__context__):
+        found = transport_error_in(candidate, depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from contract_tests import curl, preflight
+from contract_tests import curl, preflight, waits
 from contract_tests.cleanup import CleanupRecord, clean_up, write_left
 from contract_tests.client import CreatedLeads, LeadsClient
 from contract_tests.prerequisites import Outcome, Prerequisites, probe
@@ -20,7 +20,8 @@ from contract_tests.target import Target, from_options, local_mock
 from contract_tests.waits import WaitBudget
 
 EXIT_UNREACHABLE = 3
-PREFLIGHT_ENV = "LEADS_CONTRACT_PREFLIGHT"  # set by `leads-contract`, which ran the preflight itself
+PREFLIGHT_ENV = "LEADS_CONTRACT_PREFLIGHT"
+CONSOLE_ENV = "LEADS_CONTRACT_CONSOLE"  # where `leads-contract` prints as the run goes (its own stderr)  # set by `leads-contract`, which ran the preflight itself
 DEFAULT_REPORT_DIR = "leads-contract-report"
 STOPPED: list[str] = []  # the line a run stopped with before any rule, for the CLI's exit status
 
@@ -57,11 +58,14 @@ class RunState:
 
     def worker_input(self) -> dict[str, Any]:
         return {"target": vars(self.target), "prerequisites": self.prerequisites.export(),
-                "report_dir": str(self.report_dir), "max_wait": self.max_wait, "rate_limit": self.rate_limit}
+                "report_dir": str(self.report_dir), "max_wait": self.max_wait, "rate_limit": self.rate_limit,
+                "console": os.environ.get(CONSOLE_ENV, "")}
 
     @classmethod
     def from_worker_input(cls, config: pytest.Config, data: dict[str, Any]) -> RunState:
         curl.configure(show_key=bool(config.getoption("--show-key")), body_dir=Path(data["report_dir"]))
+        if data["console"]:
+            waits.CONSOLE[:] = [data["console"]]
         return cls(Target(**data["target"]), Prerequisites.from_export(data["prerequisites"]),
                    Path(data["report_dir"]), None, float(data["max_wait"]), data["rate_limit"])
 
@@ -109,6 +113,8 @@ def prepare(config: pytest.Config, resources: ExitStack) -> RunState:
     if target is None:
         target = resources.enter_context(local_mock())
     report_json, report_dir = report_paths(config)
+    if os.environ.get(CONSOLE_ENV):
+        waits.CONSOLE[:] = [os.environ[CONSOLE_ENV]]
     curl.configure(show_key=bool(config.getoption("--show-key")), body_dir=report_dir)
     state = RunState(target, Prerequisites.assumed(), report_dir, report_json, float(config.getoption("--max-wait")))
     checked = os.environ.get(PREFLIGHT_ENV)

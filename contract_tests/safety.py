@@ -30,7 +30,7 @@ from schemathesis.openapi.checks import (
     UndefinedContentType,
 )
 
-from contract_tests.client import API_KEY_HEADER, CreatedLeads, LeadsClient, deferred_interrupt
+from contract_tests.client import API_KEY_HEADER, CreatedLeads, LeadsClient, deferred_interrupt, unframed
 from contract_tests.curl import curl_line
 from contract_tests.findings import Blocked
 from contract_tests.prerequisites import RULE_CREATE, RULE_DELETE, Prerequisites
@@ -223,12 +223,16 @@ class RunGuard:
         self._spend()
         for attempt in range(1, TRANSPORT_ATTEMPTS + 1):
             try:
-                return case.call(**kwargs)
+                response = case.call(**kwargs)
+                if unframed(response.status_code, {name.lower(): value for name, value in response.headers.items()},
+                            case.method.upper()):
+                    raise requests.ConnectionError("the answer has no Content-Length or chunked framing: cut short")
+                return response
             except requests.RequestException as exc:
                 reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
                 if self.observer is not None:
                     self.observer.transport_fault(case.operation.label, _case_curl(case), f"{type(exc).__name__}: {reason}")
-                if attempt < TRANSPORT_ATTEMPTS and case.method.upper() != "POST":
+                if attempt < TRANSPORT_ATTEMPTS and case.method.upper() == "GET":  # the only safe repeat
                     continue
                 raise Blocked(RULE_TRANSPORT, f"{case.operation.label} got no whole HTTP answer "
                               f"({type(exc).__name__})") from None

@@ -50,7 +50,17 @@ def retry_after_seconds(headers: dict[str, str] | object) -> float:
     return 1.0
 
 
+CONSOLE: list[str] = []  # the controlling process's stderr, for parallel workers (whose own is not shown)
+
+
 def _say(line: str) -> None:
+    if CONSOLE:
+        try:
+            with open(CONSOLE[0], "a", encoding="utf-8") as console:
+                console.write(line + "\n")
+            return
+        except OSError:
+            pass
     stream = sys.__stderr__ or sys.stderr
     stream.write(line + "\n")
     stream.flush()
