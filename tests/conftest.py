@@ -44,7 +44,8 @@ class ApiClient:
 
         async def send() -> httpx.Response:
             transport = httpx.ASGITransport(app=self.app, client=(self.address, 50000))
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            # a loopback Host, as a local client sends: the control routes answer no other while open
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
                 return await client.request(method, path, headers=sent, **kwargs)
 
         return asyncio.run(send())
