@@ -53,7 +53,7 @@ class ControlGuard:
             return (f"The mock's control routes answer only to a loopback Host (localhost, 127.0.0.1, [::1]), "
                     f"not {host!r}; start the mock with --admin-token to reach them under another name")
         origin = headers.get(b"origin")
-        if origin is not None and not _same_origin(origin.decode("latin-1"), host):
+        if origin is not None and not _same_origin(origin.decode("latin-1"), scope.get("scheme", "http"), host):
             return "Cross-origin requests to the mock's control routes are refused (they are not for web pages)"
         fetch_site = headers.get(b"sec-fetch-site")
         if fetch_site is not None and fetch_site.strip().lower() not in _SAME_SITE_FETCHES:
@@ -69,16 +69,16 @@ def _hostname(host: str) -> str:
         return ""
 
 
-def _same_origin(origin: str, host: str) -> bool:
-    """True when `origin` names the very host and port the request was sent to."""
+def _same_origin(origin: str, scheme: str, host: str) -> bool:
+    """True when `origin` names the very scheme, host and port the request was sent to."""
     try:
         parts = urlsplit(origin.strip())
         port = parts.port
     except ValueError:
         return False
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme != scheme or not parts.netloc:
         return False
-    default = 443 if parts.scheme == "https" else 80
+    default = 443 if scheme == "https" else 80
     try:
         target = urlsplit(f"//{host}")
         target_port = target.port
