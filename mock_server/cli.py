@@ -12,7 +12,6 @@ from collections.abc import Sequence
 import uvicorn
 
 from .config import is_loopback, load_settings
-from .serving import server_config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,6 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .app import create_app
     from .dataset import DatasetError
     from .persistence import StateFileError
+    from .serving import server_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False  # the format shows none of them
