@@ -50,6 +50,7 @@ class Tally:
     non_envelope: int = 0
     unanswered: int = 0
     notes: list[str] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, answer: Answer | None, *, envelope_expected: bool = True) -> None:
@@ -58,6 +59,7 @@ class Tally:
             if answer is None:
                 self.unanswered += 1
                 return
+            self.statuses[answer.status] = self.statuses.get(answer.status, 0) + 1
             if answer.status >= 500:
                 self.server_errors += 1
             if envelope_expected and answer.status >= 400 and not is_envelope(answer):
@@ -234,8 +236,8 @@ def attack_forged_addresses(port: int, scale: float) -> Tally:
         started = time.perf_counter()
         run_all(port, chunk, tally)
         rates.append(len(chunk) / (time.perf_counter() - started))
-    tally.notes.append(f"req/s first quarter {rates[0]:,.0f}, last quarter {rates[-1]:,.0f} "
-                       f"({rates[-1] / rates[0]:.2f}x)")
+    tally.notes.append(f"429: {tally.statuses.get(429, 0):,}; req/s first quarter {rates[0]:,.0f}, last quarter "
+                       f"{rates[-1]:,.0f} ({rates[-1] / rates[0]:.2f}x)")
     return tally
 
 
@@ -376,6 +378,7 @@ def main() -> int:
     with mock() as (port, pid), mock("--trust-proxy") as (proxied_port, proxied_pid):
         for name, attack, trusted in ATTACKS:
             target, target_pid = (proxied_port, proxied_pid) if trusted else (port, pid)
+            Connection(target).request(with_body("POST", "/__mock/reset", b""))  # fresh data and rate windows
             before = resident_mb(target_pid)
             started = time.perf_counter()
             tally = attack(target, scale)
