@@ -249,7 +249,9 @@ def attack_malformed(port: int, scale: float) -> Tally:
         b"POST /v1/leads HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
         b"get /v1/leads HTTP/1.1\r\nHost: x\r\n\r\n", b"post /v1/leads HTTP/1.1\r\nHost: x\r\n\r\n",
         b"GET /v1/leads HTTP/1.1\r\nBad Header: 1\r\n\r\n", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
-        b"GET /v1/leads HTTP/9.9\r\nHost: x\r\n\r\n", b"GET /v1/leads HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n",
+        b"GET /v1/leads HTTP/9.9\r\nHost: x\r\n\r\n", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        b"GET /v1/leads HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", b"GET /v1/leads HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n",
     ]
     for _ in range(max(2, int(40 * scale))):
         for raw in shapes:

@@ -2,6 +2,7 @@
 
 - A request line longer than `max_url_bytes` is answered 414, a request head (line and
   headers) longer than `max_head_bytes` 431, both before more of it is buffered.
+- An `Upgrade` request (WebSocket) is answered as plain HTTP by the app, then the connection closes.
 - Bytes the HTTP parser rejects (a lowercase method, a duplicate Content-Length, a raw
   non-ASCII path) are answered 400; all of these in the API's error envelope, not text/plain.
 - A request's head must arrive within `header_timeout` seconds of its first byte, or of the
@@ -159,16 +160,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            if self._should_upgrade():
-                self.handle_websocket_upgrade()
-            else:
-                self._unsupported_upgrade_warning()
+            pass  # no WebSockets here: the app answers the request as plain HTTP, then the connection closes
         except httptools.HttpParserError as error:
             cause = error.__cause__ or error.__context__
             if isinstance(cause, _Refusal):
                 self._refuse(cause.error)
             elif not self._refused:
-                self._refuse(MalformedRequest(f"Malformed HTTP request: {error}"))
+                self._refuse(MalformedRequest(f"Malformed HTTP request: {_reason(error, cause)}"))
 
     # -- parser callbacks -----------------------------------------------------------------------
 
@@ -199,6 +197,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             raise _Refusal(MalformedRequest("Malformed HTTP request: the path must be ASCII (percent-encode "
                                             "other characters)")) from None
         super().on_headers_complete()
+        if self.parser.should_upgrade() and self.cycle is not None:
+            self.cycle.keep_alive = False  # the parser reads nothing after an upgrade request
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -265,6 +265,15 @@ class _Refusal(Exception):
     def __init__(self, error: ApiError) -> None:
         super().__init__(error.message)
         self.error = error
+
+
+def _reason(error: Exception, cause: BaseException | None) -> str:
+    text = str(error)
+    if "PRI" in text:
+        return "HTTP/2 is not served here; use HTTP/1.1"
+    if cause is not None:  # a parser callback failed on what it was given
+        return "the request target or a header cannot be read"
+    return text or "unparsable bytes"
 
 
 def guarded_protocol(limits: ConnectionLimits) -> type[GuardedHttpProtocol]:

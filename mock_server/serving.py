@@ -24,6 +24,7 @@ def server_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Confi
     return uvicorn.Config(
         app,
         http=guarded_protocol(connection_limits(settings)),
+        ws="none",  # the API has no WebSockets; uvicorn's would refuse an upgrade with a bare text/plain 403
         timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type] # call_later takes a float
         proxy_headers=settings.trust_proxy,
         forwarded_allow_ips="*" if settings.trust_proxy else None,

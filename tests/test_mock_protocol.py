@@ -121,10 +121,23 @@ def test_a_5_kb_url_is_still_served(served: str) -> None:
     "GET /v1/leads/\u00e9t\u00e9 HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
     b"GET /v1/leads HTTP/1.1\r\nBad Header Name: 1\r\n\r\n",
     b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a TLS hello sent to plain HTTP
-], ids=["lowercase-method", "duplicate-content-length", "latin-1-path", "utf-8-path", "bad-header-name", "tls"])
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+    b"POST /v1/leads HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n",
+    f"GET /v1/leads HTTP/1.1\r\n{HEAD} X-Folded: y\r\n\r\n".encode(),
+], ids=["lowercase-method", "duplicate-content-length", "latin-1-path", "utf-8-path", "bad-header-name", "tls",
+        "http2-preface", "connect", "bad-chunk", "folded-header"])
 def test_a_malformed_request_is_400_in_the_envelope(served: str, raw: bytes) -> None:
     status, headers, body, was_closed = exchange(served, raw)
     assert envelope(status, headers, body, 400, "MALFORMED_REQUEST")["message"].startswith("Malformed HTTP request")
+    assert was_closed
+
+
+def test_a_websocket_upgrade_is_answered_as_plain_http_in_the_envelope_then_closed(served: str) -> None:
+    upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" \
+              "Sec-WebSocket-Version: 13\r\n"
+    status, headers, body, was_closed = exchange(served, f"GET /v1/leads HTTP/1.1\r\nHost: x\r\n{upgrade}\r\n".encode())
+    envelope(status, headers, body, 401, "NO_AUTH_TOKEN")
     assert was_closed
 
 
