@@ -25,7 +25,7 @@ def reject_constant(name: str) -> Any:
 
 
 async def read_json(request: Request, defect: DefectSwitch, optional: bool = False) -> Any:
-    """The parsed body; NO_BODY when `optional` and the body is empty (any Content-Type)."""
+    """The parsed body; for an empty body (any Content-Type) NO_BODY when `optional`, else `{}`."""
     enforce_size = not defect("payload_size_unchecked")
     declared = request.headers.get("content-length", "")
     if enforce_size and DIGITS_PATTERN.fullmatch(declared) and int(declared) > MAX_BODY_BYTES:
@@ -38,8 +38,8 @@ async def read_json(request: Request, defect: DefectSwitch, optional: bool = Fal
             raise too_large()
         chunks.append(chunk)
     raw = b"".join(chunks)
-    if optional and not raw:
-        return NO_BODY
+    if not raw:  # no bytes, any Content-Type: no body where one is optional, else read as {} (the decisions)
+        return NO_BODY if optional else {}
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json" and not defect("content_type_unchecked"):
         raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json")
