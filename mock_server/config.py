@@ -18,6 +18,7 @@ ENV_PREFIX = "LEADS_MOCK_"
 WINDOW_UNITS = {"second": 1, "minute": 60, "hour": 3600}
 MAX_GENERATED_LEADS = 1_000_000
 MAX_RATE_LIMIT = 1_000_000_000
+MAX_LATENCY_MS = 30_000  # what PATCH /__mock/settings accepts too (faults.MAX_DELAY_MS)
 MAX_RATE_WINDOW_SECONDS = 366 * 24 * 3600
 MAX_TIMEOUT_SECONDS = 3600
 LOOPBACK_NAMES = ("localhost",)
@@ -107,8 +108,9 @@ def parse_latency(text: str) -> tuple[int, int]:
         bounds = (int(low), int(high)) if dash and low.isdigit() and high.isdigit() else None
     except ValueError:
         bounds = None
-    if bounds is None or bounds[0] > bounds[1] or bounds[1] > 600_000:
-        raise argparse.ArgumentTypeError(f"latency is MIN-MAX in milliseconds (e.g. 50-300), got {text!r}")
+    if bounds is None or bounds[0] > bounds[1] or bounds[1] > MAX_LATENCY_MS:
+        raise argparse.ArgumentTypeError(f"latency is MIN-MAX in milliseconds up to {MAX_LATENCY_MS} (e.g. 50-300), "
+                                         f"got {text!r}")
     return bounds
 
 

@@ -96,7 +96,7 @@ def test_repeated_keys_collapse_in_order() -> None:
     ["--port", "http"], ["--port", "70000"], ["--port", "-1"], ["--api-key", ""], ["--api-key", " padded "],
     ["--fixtures", "/no/such/file.json"], ["--generate", "-5"], ["--generate", "many"], ["--seed", "1.5"],
     ["--cors-origin", "example.com"], ["--cors-origin", "https://example.com/path"], ["--latency", "300-50"],
-    ["--latency", "fast"], ["--latency", "-5-10"], ["--error-rate", "1.5"], ["--error-rate", "nan"],
+    ["--latency", "fast"], ["--latency", "-5-10"], ["--latency", "0-30001"], ["--error-rate", "1.5"], ["--error-rate", "nan"],
     ["--rate-limit", "0/minute"], ["--rate-limit", "10/day"], ["--rate-limit", "ten/minute"], ["--rate-limit", "10"],
     ["--no-such-flag"], ["--rate-limit", "9" * 400 + "/minute"], ["--rate-limit", "1000000001/second"],
     ["--header-timeout", "0"], ["--body-timeout", "-1"], ["--keep-alive-timeout", "nan"],
@@ -131,3 +131,10 @@ def test_runtime_starts_from_the_settings_and_is_mutable() -> None:
     assert values == ((1, 2), 0.5, 9, 3)
     runtime.rate_limit = 1
     assert runtime.rate_limit == 1
+
+
+def test_the_latency_flag_and_the_settings_route_share_one_bound() -> None:
+    from mock_server.config import MAX_LATENCY_MS
+    from mock_server.faults import MAX_DELAY_MS
+    assert MAX_LATENCY_MS == MAX_DELAY_MS
+    assert load_settings(["--latency", f"0-{MAX_LATENCY_MS}"], {}).latency_ms == (0, MAX_LATENCY_MS)
