@@ -87,7 +87,10 @@ def admin_routes(
                 records = store.inspect(api_key)[kind]
             except KeyError:
                 return error_response(UnknownApiKey())
-            shown = api_key if _reveal(request) else mask_api_key(api_key)
+            reveal = _reveal(request)
+            if reveal is None:
+                return error_response(ValidationFailed([issue("reveal", "query", "must be true or false")]))
+            shown = api_key if reveal else mask_api_key(api_key)
             return success({"api_key": shown, "total": len(records), kind: records})
 
         return inspect

@@ -131,8 +131,9 @@ def test_reveal_lists_every_api_key_in_full(mock: Harness, reveal: str) -> None:
 
 @pytest.mark.parametrize("reveal", ["yes please", "2", ""])
 def test_a_reveal_that_is_not_true_or_false_is_400(mock: Harness, reveal: str) -> None:
-    error = error_of(mock.call("GET", "/__mock/keys", params={"reveal": reveal}), 400, "VALIDATION_ERROR")
-    assert fields_of(error) == {"reveal"}
+    for path in ("/__mock/keys", "/__mock/leads"):
+        error = error_of(mock.call("GET", path, params={"reveal": reveal}), 400, "VALIDATION_ERROR")
+        assert fields_of(error) == {"reveal"}
 
 
 @pytest.mark.parametrize("kind", ["leads", "contacts", "clients"])
