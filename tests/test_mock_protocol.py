@@ -232,3 +232,29 @@ def test_forged_forwarded_addresses_do_not_escape_the_per_address_limit() -> Non
 def test_with_trust_proxy_the_forwarded_address_is_the_client() -> None:
     with serving(rate_limit=3, trust_proxy=True) as (base, _app):
         assert keyless_statuses(base, 5) == [401] * 5
+
+
+# -- the connection cap ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("soft", "cap"), [(256, 192), (100_000, 1024), (50, 8)])
+def test_the_default_connection_cap_leaves_room_in_the_descriptor_limit(
+        monkeypatch: pytest.MonkeyPatch, soft: int, cap: int) -> None:
+    import resource
+
+    from mock_server.protocol import ConnectionLimits
+    monkeypatch.setattr(resource, "getrlimit", lambda _which: (soft, soft))
+    assert ConnectionLimits().connection_cap() == cap
+    assert ConnectionLimits(max_connections=7).connection_cap() == 7
+
+
+def test_the_server_config_uses_the_guarded_protocol_and_believes_no_forwarded_address_by_default() -> None:
+    from dataclasses import replace
+
+    from conftest import TEST_SETTINGS, make_app
+    from mock_server.protocol import GuardedHttpProtocol
+    from mock_server.serving import server_config
+    config = server_config(make_app(), replace(TEST_SETTINGS, keep_alive_timeout=2.5))
+    assert issubclass(config.http, GuardedHttpProtocol)  # type: ignore[arg-type]
+    assert config.proxy_headers is False and config.timeout_keep_alive == 2.5 and config.ws == "none"
+    trusting = server_config(make_app(), replace(TEST_SETTINGS, trust_proxy=True))
+    assert trusting.proxy_headers is True and trusting.forwarded_allow_ips == "*"
