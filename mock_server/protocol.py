@@ -112,7 +112,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._url_bytes = 0
         self._request_begun = False
-        self._in_headers = False  # the request line is complete
         self._refused = False
         self._head_timer: asyncio.TimerHandle | None = None
 
@@ -145,9 +144,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.connections_of_server.touched(self)
         while data and self._in_head and not self._refused:
             room = self.limits.max_head_bytes - self._head_bytes
-            if room <= 0:
-                self._refuse(UriTooLong(self._url_message()) if self._url_bytes and not self._in_headers
-                             else HeadersTooLarge(f"Request headers exceed {self.limits.max_head_bytes} bytes"))
+            if room <= 0:  # a URL this long was refused by `on_url` already: the headers are what is too large
+                self._refuse(HeadersTooLarge(f"Request headers exceed {self.limits.max_head_bytes} bytes"))
                 return
             piece, data = (data, b"") if len(data) <= room else (data[:room], data[room:])
             self._head_bytes += len(piece)
@@ -173,7 +171,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._request_begun = True
-        self._in_headers = False
         self._url_bytes = 0
         if self._head_timer is None:
             self._arm_head_timer()
@@ -183,10 +180,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._url_bytes > self.limits.max_url_bytes:
             raise _Refusal(UriTooLong(self._url_message()))
         super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._in_headers = True
-        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._in_head = False

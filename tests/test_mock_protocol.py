@@ -89,9 +89,10 @@ def test_a_header_past_the_limit_is_431_in_the_envelope_and_the_connection_close
     assert was_closed
 
 
-def test_an_8_mb_header_is_refused_without_reading_it_all(served: str) -> None:
+@pytest.mark.parametrize("before", ["", HEAD], ids=["first-header", "after-others"])
+def test_an_8_mb_header_is_refused_without_reading_it_all(served: str, before: str) -> None:
     with connect(served) as sock:
-        sock.sendall(f"GET /v1/leads HTTP/1.1\r\n{HEAD}X-Padding: ".encode())
+        sock.sendall(f"GET /v1/leads HTTP/1.1\r\n{before}X-Padding: ".encode())
         try:
             for _ in range(128):  # 8 MiB in 64 KiB pieces; the mock answers and closes long before the end
                 sock.sendall(b"a" * 65536)
