@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import resource
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,7 @@ class HeadersTooLarge(ApiError):
 @dataclass(frozen=True)
 class ConnectionLimits:
     header_timeout: float = 10.0
+    body_timeout: float = 30.0  # here: for the rest of a body the app answered without reading
     max_connections: int | None = None
     max_url_bytes: int = DEFAULT_MAX_URL_BYTES
     max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES
@@ -195,6 +197,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
+        self._cancel_head_timer()  # and the deadline for the rest of a body answered early
         self._in_head, self._head_bytes, self._request_begun = True, 0, False
         if self.connections_of_server is not None:
             self.connections_of_server.busy(self)
@@ -202,6 +205,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         super().on_response_complete()
         cycle = self.cycle
+        if cycle is not None and cycle.response_complete and cycle.more_body and not self.transport.is_closing():
+            # answered before its body was read (a 401, a 413): the rest may come, but not forever
+            self._arm_head_timer(self.limits.body_timeout, self._drain_timed_out)
         serving = cycle is not None and not cycle.response_complete and not cycle.more_body
         if self.connections_of_server is not None and not serving and not self.transport.is_closing():
             self.connections_of_server.idle(self)
@@ -232,14 +238,21 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.transport.write(b"".join(head) + body)
         self.transport.close()
 
-    def _arm_head_timer(self) -> None:
+    def _arm_head_timer(self, delay: float | None = None, callback: Callable[[], None] | None = None) -> None:
+        """The connection's one deadline: for a request head by default, or `callback` after `delay`."""
         self._cancel_head_timer()
-        self._head_timer = self.loop.call_later(self.limits.header_timeout, self._head_timed_out)
+        self._head_timer = self.loop.call_later(self.limits.header_timeout if delay is None else delay,
+                                                callback or self._head_timed_out)
 
     def _cancel_head_timer(self) -> None:
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+
+    def _drain_timed_out(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
 
     def _head_timed_out(self) -> None:
         self._head_timer = None

@@ -11,7 +11,8 @@ from .protocol import ConnectionLimits, guarded_protocol
 
 
 def connection_limits(settings: Settings) -> ConnectionLimits:
-    return ConnectionLimits(header_timeout=settings.header_timeout, max_connections=settings.max_connections)
+    return ConnectionLimits(header_timeout=settings.header_timeout, body_timeout=settings.body_timeout,
+                            max_connections=settings.max_connections)
 
 
 def server_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:

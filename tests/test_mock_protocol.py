@@ -178,6 +178,26 @@ def test_a_body_shorter_than_its_content_length_gets_408_and_nothing_is_stored(s
     assert lead_total(served) == before
 
 
+def test_a_body_trickled_after_an_early_answer_does_not_hold_the_connection(served: str) -> None:
+    with connect(served) as sock:
+        sock.sendall(b"POST /v1/leads HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100000\r\n\r\n{")  # no key: answered 401 before the body is read
+        status, _, _, _ = read_answer(sock, close_wait=0.05)
+        assert status == 401
+        started = time.monotonic()
+        sock.settimeout(0.3)
+        while time.monotonic() - started < 8:
+            try:
+                sock.sendall(b"a")
+                if sock.recv(1) == b"":
+                    break
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+        assert time.monotonic() - started < 5  # the body timeout is 1 s
+
+
 def test_a_client_that_leaves_mid_body_has_nothing_stored(served: str) -> None:
     before = lead_total(served)
     with connect(served) as sock:
