@@ -237,8 +237,28 @@ def attack_forged_addresses(port: int, scale: float) -> Tally:
         run_all(port, chunk, tally)
         rates.append(len(chunk) / (time.perf_counter() - started))
     tally.notes.append(f"429: {tally.statuses.get(429, 0):,}; req/s first quarter {rates[0]:,.0f}, last quarter "
-                       f"{rates[-1]:,.0f} ({rates[-1] / rates[0]:.2f}x)")
+                       f"{rates[-1]:,.0f} ({rates[-1] / rates[0]:.2f}x); {bucket_table_cost()}")
     return tally
+
+
+def bucket_table_cost() -> str:
+    """In-process: microseconds per new-address hit while the rate-limit table fills, and once it is full."""
+    sys.path.insert(0, str(ROOT))
+    from mock_server.config import Runtime, Settings
+    from mock_server.ratelimit import MAX_BUCKETS, RateLimiter
+
+    def per_hit(limiter: RateLimiter, start: int) -> float:
+        started = time.perf_counter()
+        for number in range(start, start + MAX_BUCKETS):
+            limiter.hit(f"address:{number}")
+        return (time.perf_counter() - started) / MAX_BUCKETS * 1e6
+
+    filling, full = [], []
+    for _run in range(3):  # the best of three: the machine is shared
+        limiter = RateLimiter(Runtime.from_settings(Settings()))
+        filling.append(per_hit(limiter, 0))
+        full.append(per_hit(limiter, MAX_BUCKETS))  # each new bucket evicts the oldest
+    return f"table filling {min(filling):.2f} us/hit, full and evicting {min(full):.2f} us/hit"
 
 
 def attack_malformed(port: int, scale: float) -> Tally:
