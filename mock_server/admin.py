@@ -16,7 +16,8 @@ from .envelope import success
 from .errors import ApiError, InvalidJson, MethodNotAllowed, MissingApiKey, NoUpdates, PayloadTooLarge
 from .errors import RouteNotFound, ValidationFailed, error_response, issue
 from .faults import MAX_DELAY_MS
-from .journal import Journal
+from .config import MAX_RATE_LIMIT, MAX_RATE_WINDOW_SECONDS
+from .journal import Journal, mask_api_key
 
 ADMIN_PREFIX = "/__mock"
 MAX_SETTINGS_BODY = 64 * 1024
@@ -72,7 +73,10 @@ def admin_routes(
         return success({}, message="State reset to the fixtures")
 
     async def list_keys(request: Request) -> Response:
-        return success({"keys": list(keys)})
+        reveal = _reveal(request)
+        if reveal is None:
+            return error_response(ValidationFailed([issue("reveal", "query", "must be true or false")]))
+        return success({"keys": [key if reveal else mask_api_key(key) for key in keys], "masked": not reveal})
 
     def inspection(kind: str) -> Endpoint:
         async def inspect(request: Request) -> Response:
@@ -83,7 +87,11 @@ def admin_routes(
                 records = store.inspect(api_key)[kind]
             except KeyError:
                 return error_response(UnknownApiKey())
-            return success({"api_key": api_key, "total": len(records), kind: records})
+            reveal = _reveal(request)
+            if reveal is None:
+                return error_response(ValidationFailed([issue("reveal", "query", "must be true or false")]))
+            shown = api_key if reveal else mask_api_key(api_key)
+            return success({"api_key": shown, "total": len(records), kind: records})
 
         return inspect
 
@@ -221,8 +229,17 @@ def _setting_problem(name: str, value: Any) -> dict[str, str] | None:
             return None
         return issue(name, "body", "must be a number from 0 to 1")
     if name in ("rate_limit", "rate_window_seconds"):
-        return None if _is_int(value) and value >= 1 else issue(name, "body", "must be a whole number of at least 1")
+        highest = MAX_RATE_LIMIT if name == "rate_limit" else MAX_RATE_WINDOW_SECONDS
+        if _is_int(value) and 1 <= value <= highest:
+            return None
+        return issue(name, "body", f"must be a whole number from 1 to {highest}")
     return issue(name, "body", f"unknown setting; known settings: {', '.join(SETTINGS)}")
+
+
+def _reveal(request: Request) -> bool | None:
+    """`?reveal=true` shows API keys in full; None when the value is neither true nor false."""
+    raw = request.query_params.get("reveal", "false").strip().lower()
+    return {"true": True, "1": True, "false": False, "0": False}.get(raw)
 
 
 def _positive_int(raw: str) -> int | None:

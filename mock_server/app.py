@@ -22,7 +22,9 @@ from starlette.responses import JSONResponse
 from .access_log import AccessLog
 from .admin import AdminMiddleware, admin_routes
 from .auth import ApiKeys, KeySecurity
+from .body_deadline import BodyDeadline
 from .config import Runtime, Settings
+from .control_guard import CONTROL_PREFIX, ControlGuard
 from .cors import Cors
 from .dataset import load_dataset
 from .dispatch import DirectApi
@@ -33,6 +35,7 @@ from .journal import Journal, JournalMiddleware
 from .leads import LeadsApi, OperationResolver
 from .persistence import StateFile, StateFileError, StateSaver
 from .ratelimit import RateLimiter, RateLimitMiddleware
+from .records_check import check_state
 from .request_validation import RequestValidationMiddleware
 from .routes import AllowedMethods, DocsOutsideLeads, NoTrailingSlash, SpecRouting
 from .store import LeadStore
@@ -84,10 +87,10 @@ def create_app(settings: Settings | None = None) -> MockApp:
     saved = state_file.load() if state_file else None
     if saved is not None:
         try:
-            store.restore(saved)
+            store.restore(check_state(saved))
         except ValueError as error:
             raise StateFileError(f"state file {state_file.path} is not a saved mock state ({error}); "
-                                 "delete it to start from the fixtures") from error
+                                 "fix or delete it to start from the fixtures") from None
     journal = Journal()
     spec = load_spec()
     translator = ErrorTranslator(AllowedMethods(spec["paths"], BASE_PATH))
@@ -118,10 +121,12 @@ def create_app(settings: Settings | None = None) -> MockApp:
         AccessLog,
         partial(JournalMiddleware, journal=journal),
         partial(ServerErrorMiddleware, handler=translator.unexpected),
-        partial(Cors, allow_origins=list(settings.cors_origins),
+        partial(BodyDeadline, timeout=settings.body_timeout),
+        partial(Cors, exempt_prefix=CONTROL_PREFIX, allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
                 allow_headers=["X-API-Key", "Content-Type", "Authorization", "Prefer"],
                 expose_headers=EXPOSED_HEADERS, max_age=600),
+        partial(ControlGuard, loopback_hosts_only=not settings.admin_token and not settings.unsafe_open_admin),
         partial(AdminMiddleware, routes=admin_routes(
             store, journal, runtime, settings.admin_token, api_keys=api_keys.keys, on_reset=limiter.reset)),
         partial(RateLimitMiddleware, limiter=limiter, api_keys=api_keys),

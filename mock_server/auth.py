@@ -16,6 +16,8 @@ from starlette.types import Receive, Scope, Send
 from .errors import InvalidApiKey, MissingApiKey
 from .store import user_id_for
 
+FIELD_WHITESPACE = " \t"  # HTTP's optional whitespace around a header field value
+
 
 class ApiKeys:
     """The accepted keys, in order (the first owns the initial data), each mapped to its user id."""
@@ -30,10 +32,11 @@ class ApiKeys:
         return tuple(self._users)
 
     def user_for(self, key: str | None) -> str | None:
-        return self._users.get(key) if key else None
+        return self._users.get(key.strip(FIELD_WHITESPACE)) if key else None
 
     def token_info(self, key: str | None) -> dict[str, str]:
         """The caller's token info for a key: MissingApiKey or InvalidApiKey (both 401) unless it is accepted."""
+        key = key.strip(FIELD_WHITESPACE) if key else key  # whitespace around a field value is not part of it
         if not key:  # absent and empty are the same to clients
             raise MissingApiKey()
         user_id = self._users.get(key)

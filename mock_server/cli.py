@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from .config import load_settings
+from .config import is_loopback, load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -21,6 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .app import create_app
     from .dataset import DatasetError
     from .persistence import StateFileError
+    from .serving import server_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False  # the format shows none of them
@@ -43,7 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  API keys: {', '.join(settings.api_keys)} (header X-API-Key)", flush=True)
     # uvicorn stops cleanly on SIGINT/SIGTERM, running the app's shutdown hooks, then re-raises the
     # signal so that the exit status tells how the mock ended: 130 after Ctrl-C, killed by SIGTERM
-    config = uvicorn.Config(app, lifespan="on", access_log=False, log_level="info", log_config=None)
+    if not is_loopback(settings.host) and not settings.admin_token:
+        print("  warning:  /__mock/ is open to every machine that reaches this host (--unsafe-open-admin)",
+              flush=True)
+    config = server_config(app, settings, lifespan="on", access_log=False, log_level="info", log_config=None)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:

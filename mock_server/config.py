@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,11 @@ DEFAULT_SEED = 20260701
 ENV_PREFIX = "LEADS_MOCK_"
 WINDOW_UNITS = {"second": 1, "minute": 60, "hour": 3600}
 MAX_GENERATED_LEADS = 1_000_000
+MAX_RATE_LIMIT = 1_000_000_000
+MAX_LATENCY_MS = 30_000  # what PATCH /__mock/settings accepts too (faults.MAX_DELAY_MS)
+MAX_RATE_WINDOW_SECONDS = 366 * 24 * 3600
+MAX_TIMEOUT_SECONDS = 3600
+LOOPBACK_NAMES = ("localhost",)
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,12 @@ class Settings:
     error_rate: float = 0.0
     rate_limit: int = 2000
     rate_window_seconds: int = 60
+    unsafe_open_admin: bool = False
+    trust_proxy: bool = False
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: float = 5.0
+    max_connections: int | None = None  # None: from the process's file descriptor limit
 
 
 @dataclass
@@ -96,8 +108,9 @@ def parse_latency(text: str) -> tuple[int, int]:
         bounds = (int(low), int(high)) if dash and low.isdigit() and high.isdigit() else None
     except ValueError:
         bounds = None
-    if bounds is None or bounds[0] > bounds[1] or bounds[1] > 600_000:
-        raise argparse.ArgumentTypeError(f"latency is MIN-MAX in milliseconds (e.g. 50-300), got {text!r}")
+    if bounds is None or bounds[0] > bounds[1] or bounds[1] > MAX_LATENCY_MS:
+        raise argparse.ArgumentTypeError(f"latency is MIN-MAX in milliseconds up to {MAX_LATENCY_MS} (e.g. 50-300), "
+                                         f"got {text!r}")
     return bounds
 
 
@@ -116,14 +129,56 @@ def parse_rate_limit(text: str) -> tuple[int, int]:
     count, slash, unit = text.strip().partition("/")
     window = WINDOW_UNITS.get(unit.strip().lower().removesuffix("s")) if slash else None
     count = count.strip()
-    if window is None or not (count.isascii() and count.isdigit()) or int(count) < 1:
-        raise argparse.ArgumentTypeError(f"rate limit is N/UNIT with N >= 1, UNIT second|minute|hour, got {text!r}")
+    if window is None or not (count.isascii() and count.isdigit()) or not 1 <= _bounded_int(count) <= MAX_RATE_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"rate limit is N/UNIT with N from 1 to {MAX_RATE_LIMIT}, UNIT second|minute|hour, got {text!r}")
     return int(count), window
+
+
+def parse_timeout(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds <= MAX_TIMEOUT_SECONDS:
+        raise argparse.ArgumentTypeError(f"a timeout is a number of seconds above 0, at most {MAX_TIMEOUT_SECONDS}, "
+                                         f"got {text!r}")
+    return seconds
+
+
+def parse_connections(text: str) -> int:
+    count = _parse_int(text, "connection count")
+    if not 1 <= count <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"connection count must be 1..1000000, got {text!r}")
+    return count
+
+
+def parse_flag(text: str) -> bool:
+    """An environment switch: 1/true/yes/on or 0/false/no/off."""
+    value = text.strip().lower()
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise argparse.ArgumentTypeError(f"give 1/true/yes/on or 0/false/no/off, got {text!r}")
+    return value in ("1", "true", "yes", "on")
+
+
+def is_loopback(host: str) -> bool:
+    """True when `host` (a name or an address, IPv6 with or without brackets) reaches only this machine."""
+    name = host.strip().lower().removeprefix("[").removesuffix("]")
+    if name in LOOPBACK_NAMES or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _bounded_int(digits: str) -> int:
+    return int(digits) if len(digits) <= 18 else 10**18  # int() refuses very long digit strings
 
 
 def _parse_int(text: str, what: str) -> int:
     stripped = text.strip()
-    if not stripped.lstrip("-").isdigit() or not stripped.isascii():
+    if not stripped.lstrip("-").isdigit() or not stripped.isascii() or len(stripped) > 30:
         raise argparse.ArgumentTypeError(f"{what} must be an integer, got {text!r}")
     return int(stripped)
 
@@ -155,6 +210,19 @@ def build_parser() -> argparse.ArgumentParser:
         "(env LEADS_MOCK_ERROR_RATE)")
     add("--rate-limit", type=parse_rate_limit, metavar="N/UNIT", help="requests per key and window "
         "(default 2000/minute; env LEADS_MOCK_RATE_LIMIT)")
+    add("--unsafe-open-admin", action="store_true", default=None,
+        help="serve /__mock/ without a token on a non-loopback --host (env LEADS_MOCK_UNSAFE_OPEN_ADMIN=1)")
+    add("--trust-proxy", action="store_true", default=None, help="take the client address from X-Forwarded-For "
+        "(only behind your own proxy; env LEADS_MOCK_TRUST_PROXY=1)")
+    add("--header-timeout", type=parse_timeout, metavar="SECONDS", help="time a client has to send a request's "
+        "headers (default 10; env LEADS_MOCK_HEADER_TIMEOUT)")
+    add("--body-timeout", type=parse_timeout, metavar="SECONDS", help="time a client has to send a request's "
+        "body (default 30; env LEADS_MOCK_BODY_TIMEOUT)")
+    add("--keep-alive-timeout", type=parse_timeout, metavar="SECONDS", help="idle time before a kept-alive "
+        "connection is closed (default 5; env LEADS_MOCK_KEEP_ALIVE_TIMEOUT)")
+    add("--max-connections", type=parse_connections, metavar="N", help="open connections at most; past it the "
+        "longest idle one is closed (default: from the file descriptor limit, at most 1024; "
+        "env LEADS_MOCK_MAX_CONNECTIONS)")
     return parser
 
 
@@ -198,7 +266,7 @@ def load_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> Setting
     keys = _first(args.api_keys, lambda: _list_from_env(parser, env, "API_KEYS", parse_api_key), defaults.api_keys)
     origins = _first(args.cors_origins, lambda: _list_from_env(parser, env, "CORS_ORIGINS", parse_origin),
                      defaults.cors_origins)
-    return Settings(
+    settings = Settings(
         host=_first(args.host, env.get(ENV_PREFIX + "HOST") or None, defaults.host),
         port=_first(args.port, lambda: _from_env(parser, env, "PORT", parse_port), defaults.port),
         api_keys=tuple(dict.fromkeys(keys)),  # repeated keys collapse, order kept
@@ -212,4 +280,29 @@ def load_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> Setting
         error_rate=_first(args.error_rate, lambda: _from_env(parser, env, "ERROR_RATE", parse_error_rate), 0.0),
         rate_limit=rate[0] if rate else defaults.rate_limit,
         rate_window_seconds=rate[1] if rate else defaults.rate_window_seconds,
+        unsafe_open_admin=_first(args.unsafe_open_admin,
+                                 lambda: _from_env(parser, env, "UNSAFE_OPEN_ADMIN", parse_flag), False),
+        trust_proxy=_first(args.trust_proxy, lambda: _from_env(parser, env, "TRUST_PROXY", parse_flag), False),
+        header_timeout=_first(args.header_timeout, lambda: _from_env(parser, env, "HEADER_TIMEOUT", parse_timeout),
+                              defaults.header_timeout),
+        body_timeout=_first(args.body_timeout, lambda: _from_env(parser, env, "BODY_TIMEOUT", parse_timeout),
+                            defaults.body_timeout),
+        keep_alive_timeout=_first(args.keep_alive_timeout,
+                                  lambda: _from_env(parser, env, "KEEP_ALIVE_TIMEOUT", parse_timeout),
+                                  defaults.keep_alive_timeout),
+        max_connections=_first(args.max_connections,
+                               lambda: _from_env(parser, env, "MAX_CONNECTIONS", parse_connections)),
     )
+    problem = exposure_problem(settings)
+    if problem:
+        parser.error(problem)
+    return settings
+
+
+def exposure_problem(settings: Settings) -> str | None:
+    """Why the settings must not be served as they are: open control routes reachable from other machines."""
+    if settings.admin_token or settings.unsafe_open_admin or is_loopback(settings.host):
+        return None
+    return (f"--host {settings.host} is reachable from other machines, and /__mock/ (reset, the API keys, every "
+            "tenant's records) would be open to all of them; pass --admin-token TOKEN to protect it, or "
+            "--unsafe-open-admin to serve it open anyway")

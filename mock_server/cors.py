@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class Cors(CORSMiddleware):
-    """Same answers as `CORSMiddleware`; a request without `Origin` only gets `Vary: Origin` added."""
+    """Same answers as `CORSMiddleware`; a request without `Origin` only gets `Vary: Origin` added.
+
+    Paths under `exempt_prefix` get no CORS at all: no headers, no preflight answered.
+    """
+
+    def __init__(self, app: ASGIApp, *, exempt_prefix: str | None = None, **options: Any) -> None:
+        super().__init__(app, **options)
+        self.exempt_prefix = exempt_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        prefix = self.exempt_prefix
+        if prefix and scope["type"] == "http" and (scope["path"] == prefix or scope["path"].startswith(prefix + "/")):
+            await self.app(scope, receive, send)
+            return
         if scope["type"] == "http" and not any(name == b"origin" for name, _ in scope["headers"]):
 
             async def send_varying(message: Message) -> None:

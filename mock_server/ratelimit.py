@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from .errors import RateLimitExceeded, error_response
 
 API_PREFIX = "/v1"
 UNLIMITED_PREFIXES = ("/v1/ui", "/v1/openapi.json", "/v1/openapi.yaml")  # the docs, not the API
-_PURGE_AT = 10_000  # buckets; expired ones are dropped past this many
+MAX_BUCKETS = 10_000  # past this many windows the oldest is dropped (O(1)): memory stays bounded
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,19 +38,27 @@ class Decision:
 class RateLimiter:
     """Windows start at a bucket's first request; limits are read from `Runtime` on every hit."""
 
-    def __init__(self, runtime: Runtime, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, runtime: Runtime, clock: Callable[[], float] = time.monotonic,
+                 max_buckets: int = MAX_BUCKETS) -> None:
         self.runtime = runtime
         self.clock = clock
-        self._windows: dict[str, list[float]] = {}  # bucket -> [window start, requests counted]
+        self.max_buckets = max_buckets
+        # bucket -> [window start, requests counted], oldest window first
+        self._windows: OrderedDict[str, list[float]] = OrderedDict()
 
     def hit(self, bucket: str) -> Decision:
         now = self.clock()
         limit, length = self.runtime.rate_limit, self.runtime.rate_window_seconds
         window = self._windows.get(bucket)
         if window is None or now >= window[0] + length:
-            if len(self._windows) >= _PURGE_AT:
-                self._purge(now, length)
-            window = self._windows[bucket] = [now, 0]
+            windows = self._windows
+            while windows:  # drop expired windows from the old end, and the oldest live one when full: O(1) each
+                oldest = next(iter(windows.values()))
+                if now < oldest[0] + length and (len(windows) < self.max_buckets or bucket in windows):
+                    break
+                windows.popitem(last=False)
+            window = windows[bucket] = [now, 0]
+            windows.move_to_end(bucket)
         reset = max(1, math.ceil(window[0] + length - now))
         if window[1] >= limit:
             return Decision(False, limit, 0, reset)  # a refused request does not count
@@ -59,8 +68,8 @@ class RateLimiter:
     def reset(self) -> None:
         self._windows.clear()
 
-    def _purge(self, now: float, length: int) -> None:
-        self._windows = {bucket: w for bucket, w in self._windows.items() if now < w[0] + length}
+    def __len__(self) -> int:
+        return len(self._windows)
 
 
 class RateLimitMiddleware:
@@ -77,8 +86,9 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         key = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-api-key"), None)
-        if self.api_keys.user_for(key) is not None:
-            bucket = f"key:{key}"
+        user = self.api_keys.user_for(key)
+        if user is not None:
+            bucket = f"user:{user}"  # the key as the API reads it (whitespace around it is not part of it)
         else:
             client = scope.get("client")
             bucket = f"address:{client[0] if client else 'unknown'}"

@@ -48,6 +48,24 @@ def _reject_constant(name: str) -> None:
 
 
 _JSON_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # json.loads builds one a call when given options
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # any surrogate escape, paired or not: a cheap first look
+_SURROGATE = re.compile("[\ud800-\udfff]")  # what is left of one after decoding is a lone surrogate
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    """True when a string anywhere in decoded JSON (keys too) holds a surrogate that no pair completed."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 class LeadParameterValidator:
@@ -112,17 +130,18 @@ class LeadBodyValidator(AbstractRequestBodyValidator):
 
     def fields(self, raw: bytes, content_type: str | None) -> dict[str, Any]:
         """The validated, normalised known fields of a body (unknown fields are dropped)."""
-        if not raw:  # no body at all, whatever the Content-Type says
-            if self._required:
-                raise ValidationFailed([issue("body", "body", "Request body is required")])
-            return {}
-        mime = (content_type or "").split(";", 1)[0].strip().lower()
-        if mime != "application/json":
-            raise UnsupportedMediaType()
-        try:
-            body = _JSON_DECODER.decode(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            raise InvalidJson() from None
+        if not raw:  # no bytes, whatever the Content-Type says: read as {} (as the upstream's JSON parser does)
+            body: Any = {}
+        else:
+            mime = (content_type or "").split(";", 1)[0].strip().lower()
+            if mime != "application/json":
+                raise UnsupportedMediaType()
+            try:
+                body = _JSON_DECODER.decode(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                raise InvalidJson() from None
+            if _SURROGATE_ESCAPE.search(raw) and _holds_lone_surrogate(body):
+                raise InvalidJson("Request body is not valid JSON text: it holds a lone surrogate escape")
         if not isinstance(body, dict):
             raise ValidationFailed([issue("body", "body", "Request body must be a JSON object")])
         fields, issues = {}, []

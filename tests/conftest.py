@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
 import threading
@@ -20,6 +21,7 @@ from referencing.jsonschema import DRAFT4
 
 from mock_server.app import create_app, load_spec
 from mock_server.config import Settings
+from mock_server.serving import server_config
 
 KEY = "leads-mock-key"
 OTHER_KEY = "other-tenant-key"
@@ -44,7 +46,8 @@ class ApiClient:
 
         async def send() -> httpx.Response:
             transport = httpx.ASGITransport(app=self.app, client=(self.address, 50000))
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            # a loopback Host, as a local client sends: the control routes answer no other while open
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
                 return await client.request(method, path, headers=sent, **kwargs)
 
         return asyncio.run(send())
@@ -130,14 +133,16 @@ def spec_checker() -> SpecChecker:
     return SpecChecker()
 
 
-@pytest.fixture
-def live_server() -> Iterator[tuple[str, Any]]:
-    """(base URL, app) of the mock served by uvicorn on 127.0.0.1 and a free port, in a thread."""
-    app = make_app()
+@contextlib.contextmanager
+def serving(**changes: Any) -> Iterator[tuple[str, Any]]:
+    """(base URL, app) of a mock served as `leads-mock` serves it (guarded protocol, timeouts), by uvicorn on
+    127.0.0.1 and a free port, in a thread; `changes` go to the settings."""
+    settings = replace(TEST_SETTINGS, **changes)
+    app = create_app(settings)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False))
+    server = uvicorn.Server(server_config(app, settings, lifespan="on", log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -150,3 +155,10 @@ def live_server() -> Iterator[tuple[str, Any]]:
         server.should_exit = True
         thread.join(timeout=20)
         sock.close()
+
+
+@pytest.fixture
+def live_server() -> Iterator[tuple[str, Any]]:
+    """(base URL, app) of the mock served over real HTTP on 127.0.0.1."""
+    with serving() as served:
+        yield served

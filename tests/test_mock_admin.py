@@ -119,21 +119,35 @@ def test_reset_puts_the_store_back_to_its_fixtures(mock: Harness) -> None:
     assert mock.store.revision == 1
 
 
-def test_keys_lists_every_api_key(mock: Harness) -> None:
-    assert data_of(mock.call("GET", "/__mock/keys")) == {"keys": ["key-a", "key-b"]}
+def test_keys_are_listed_masked_unless_revealed(mock: Harness) -> None:
+    assert data_of(mock.call("GET", "/__mock/keys")) == {"keys": ["****ey-a", "****ey-b"], "masked": True}
+    assert data_of(mock.call("GET", "/__mock/keys?reveal=false"))["keys"] == ["****ey-a", "****ey-b"]
+
+
+@pytest.mark.parametrize("reveal", ["true", "1", "TRUE"])
+def test_reveal_lists_every_api_key_in_full(mock: Harness, reveal: str) -> None:
+    assert data_of(mock.call("GET", f"/__mock/keys?reveal={reveal}")) == {"keys": ["key-a", "key-b"], "masked": False}
+
+
+@pytest.mark.parametrize("reveal", ["yes please", "2", ""])
+def test_a_reveal_that_is_not_true_or_false_is_400(mock: Harness, reveal: str) -> None:
+    for path in ("/__mock/keys", "/__mock/leads"):
+        error = error_of(mock.call("GET", path, params={"reveal": reveal}), 400, "VALIDATION_ERROR")
+        assert fields_of(error) == {"reveal"}
 
 
 @pytest.mark.parametrize("kind", ["leads", "contacts", "clients"])
 def test_inspection_defaults_to_the_first_api_key(mock: Harness, kind: str) -> None:
     data = data_of(mock.call("GET", f"/__mock/{kind}"))
-    assert data == {"api_key": "key-a", "total": len(FIXTURES["key-a"][kind]), kind: FIXTURES["key-a"][kind]}
+    assert data == {"api_key": "****ey-a", "total": len(FIXTURES["key-a"][kind]), kind: FIXTURES["key-a"][kind]}
+    assert data_of(mock.call("GET", f"/__mock/{kind}?reveal=true"))["api_key"] == "key-a"
 
 
 @pytest.mark.parametrize("kind", ["leads", "contacts", "clients"])
 def test_inspection_shows_the_records_of_the_requested_key(mock: Harness, kind: str) -> None:
     data = data_of(mock.call("GET", f"/__mock/{kind}", params={"api_key": "key-b"}))
     assert data[kind] == FIXTURES["key-b"][kind]
-    assert data["api_key"] == "key-b"
+    assert data["api_key"] == "****ey-b"
 
 
 @pytest.mark.parametrize("key", ["nope", ""])
@@ -150,7 +164,7 @@ def test_keys_come_from_the_store_when_not_given() -> None:
     store.api_keys = ["key-b"]  # type: ignore[attr-defined]
     mock = Harness()
     mock.app = JournalMiddleware(AdminMiddleware(mock.app, admin_routes(store, Journal(), Runtime(), None)), Journal())
-    assert data_of(mock.call("GET", "/__mock/keys")) == {"keys": ["key-b"]}
+    assert data_of(mock.call("GET", "/__mock/keys?reveal=true"))["keys"] == ["key-b"]
     assert data_of(mock.call("GET", "/__mock/leads"))["leads"] == FIXTURES["key-b"]["leads"]
 
 
@@ -224,7 +238,8 @@ def test_every_bad_setting_is_reported_and_none_is_applied(mock: Harness) -> Non
         ("latency_ms", [1.5, 2]), ("latency_ms", [True, 2]), ("latency_ms", 100), ("latency_ms", "1-2"),
         ("error_rate", -0.1), ("error_rate", True), ("error_rate", None), ("error_rate", "0.5"),
         ("rate_limit", 1.0), ("rate_limit", True), ("rate_limit", None), ("rate_window_seconds", 0),
-        ("rate_window_seconds", -5),
+        ("rate_window_seconds", -5), ("rate_window_seconds", int("9" * 400)), ("rate_window_seconds", 10**9),
+        ("rate_limit", 10**10), ("rate_limit", int("9" * 400)),
     ],
 )
 def test_an_invalid_setting_value_is_400_naming_the_field(mock: Harness, field: str, value: Any) -> None:

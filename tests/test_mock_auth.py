@@ -25,9 +25,28 @@ def test_an_empty_key_counts_as_missing(api: ApiClient, method: str, path: str) 
     assert_error(api.request(method, path, key=""), 401, "NO_AUTH_TOKEN")
 
 
-@pytest.mark.parametrize("key", ["wrong", " leads-mock-key", "LEADS-MOCK-KEY", "   "])
+@pytest.mark.parametrize("key", ["wrong", "LEADS-MOCK-KEY", "leads-mock-key2", "leads mock key"])
 def test_an_unknown_key_is_401_invalid_api_key(api: ApiClient, key: str) -> None:
     assert_error(api.get("/v1/leads", key=key), 401, "INVALID_API_KEY")
+
+
+@pytest.mark.parametrize("key", [" leads-mock-key", "leads-mock-key ", "\tleads-mock-key \t"])
+def test_whitespace_around_the_key_is_not_part_of_it(api: ApiClient, key: str) -> None:
+    response = api.get("/v1/leads", key=key)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["meta"]["total"] == 34  # the first key's own leads
+
+
+def test_a_key_of_only_whitespace_counts_as_missing(api: ApiClient) -> None:
+    assert_error(api.get("/v1/leads", key="  \t "), 401, "NO_AUTH_TOKEN")
+
+
+def test_a_padded_key_counts_against_its_own_rate_limit_window() -> None:
+    from conftest import make_app
+    padded = ApiClient(make_app(rate_limit=2), key=KEY + " ")
+    plain = ApiClient(padded.app, key=KEY, address="10.0.0.9")
+    assert [padded.get("/v1/leads").status_code, plain.get("/v1/leads").status_code] == [200, 200]
+    assert_error(padded.get("/v1/leads"), 429, "RATE_LIMIT_EXCEEDED")
 
 
 def test_a_rejected_request_changes_nothing(api: ApiClient) -> None:

@@ -218,6 +218,31 @@ def test_a_corrupt_state_file_is_a_clear_error_naming_the_file_without_a_traceba
     assert state.read_bytes() == content  # left for the developer to look at
 
 
+@pytest.mark.parametrize(("content", "named"), [
+    (b'{"format": 1, "revision": 1, "clock": 1e400, "users": {}}', "clock"),
+    (b'{"format": 1, "revision": 1e400, "clock": 0, "users": {}}', "revision"),
+    (b'{"format": 1, "revision": 1, "clock": 100000000000000000, "users": {}}', "clock"),
+    (b'{"format": 1, "revision": 1, "clock": 0, "users": {"u": {"leads": [{"id": "0b6f1c7e-2a4d-4e8f-9c1b-'
+     b'3d5e7f9a1b2c", "name": "A", "status": "new", "interest_level": "warm", "updated_at": '
+     b'"2026-06-01T10:00:00.000Z"}]}}}', "users.u.leads[0].created_at"),
+])
+def test_a_hand_made_state_file_with_a_bad_value_is_a_one_line_error_naming_it(
+        tmp_path: Path, content: bytes, named: str) -> None:
+    state = tmp_path / "state.json"
+    state.write_bytes(content)
+    code, err = exit_before_serving(tmp_path, "--port", "0", "--state-file", str(state))
+    assert code == 2 and "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("leads-mock: error: ") and f"{named}: " in lines[0], err
+
+
+def test_a_non_loopback_host_without_an_admin_token_is_refused_before_listening(tmp_path: Path) -> None:
+    code, err = exit_before_serving(tmp_path, "--port", "0", "--host", "0.0.0.0")
+    assert code == 2 and "Traceback" not in err, err
+    assert "--host 0.0.0.0 is reachable from other machines" in err
+    assert "--admin-token" in err and "--unsafe-open-admin" in err
+
+
 @pytest.mark.parametrize("where", ["missing-directory/state.json", "a-directory"])
 def test_a_state_file_path_that_cannot_be_used_is_refused_at_start_up_naming_it(tmp_path: Path, where: str) -> None:
     (tmp_path / "a-directory").mkdir()

@@ -25,11 +25,15 @@ def test_every_flag_is_read(tmp_path: Path) -> None:
         "--generate", "500", "--seed", "7", "--state-file", str(tmp_path / "state.json"),
         "--cors-origin", "https://app.example.com", "--cors-origin", "http://localhost:3000",
         "--admin-token", "t", "--latency", "50-300", "--error-rate", "0.25", "--rate-limit", "10/second",
+        "--unsafe-open-admin", "--trust-proxy", "--header-timeout", "2.5", "--body-timeout", "7",
+        "--keep-alive-timeout", "1", "--max-connections", "300",
     ], {})
     assert settings == Settings(
         host="0.0.0.0", port=9000, api_keys=("a", "b"), fixtures=fixtures, generate=500, seed=7,
         state_file=tmp_path / "state.json", cors_origins=("https://app.example.com", "http://localhost:3000"),
         admin_token="t", latency_ms=(50, 300), error_rate=0.25, rate_limit=10, rate_window_seconds=1,
+        unsafe_open_admin=True, trust_proxy=True, header_timeout=2.5, body_timeout=7.0, keep_alive_timeout=1.0,
+        max_connections=300,
     )
 
 
@@ -43,6 +47,39 @@ def test_environment_fills_in_for_missing_flags() -> None:
     assert settings.cors_origins == ("https://a.example",) and settings.latency_ms == (0, 5)
     assert settings.error_rate == 1.0 and settings.admin_token == "x" and settings.host == "::1"
     assert (settings.generate, settings.seed) == (10, 3)
+
+
+def test_environment_fills_in_for_the_hardening_flags() -> None:
+    env = {"LEADS_MOCK_UNSAFE_OPEN_ADMIN": "1", "LEADS_MOCK_TRUST_PROXY": "true", "LEADS_MOCK_HOST": "0.0.0.0",
+           "LEADS_MOCK_HEADER_TIMEOUT": "3", "LEADS_MOCK_BODY_TIMEOUT": "4.5", "LEADS_MOCK_KEEP_ALIVE_TIMEOUT": "2",
+           "LEADS_MOCK_MAX_CONNECTIONS": "64"}
+    settings = load_settings([], env)
+    assert (settings.unsafe_open_admin, settings.trust_proxy) == (True, True)
+    assert (settings.header_timeout, settings.body_timeout, settings.keep_alive_timeout) == (3.0, 4.5, 2.0)
+    assert settings.max_connections == 64
+    off = load_settings([], {"LEADS_MOCK_TRUST_PROXY": "off"})
+    assert (off.trust_proxy, off.unsafe_open_admin, off.max_connections) == (False, False, None)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "mock.example.com", "[::]"])
+def test_a_host_other_machines_reach_is_refused_without_an_admin_token(host: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        load_settings(["--host", host], {})
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert f"--host {host} is reachable from other machines" in err
+    assert "--admin-token" in err and "--unsafe-open-admin" in err
+
+
+@pytest.mark.parametrize("extra", [["--admin-token", "t"], ["--unsafe-open-admin"]])
+def test_a_non_loopback_host_starts_with_a_token_or_an_explicit_open_admin(extra: list[str]) -> None:
+    assert load_settings(["--host", "0.0.0.0", *extra], {}).host == "0.0.0.0"
+    assert load_settings([*extra], {"LEADS_MOCK_HOST": "0.0.0.0"}).host == "0.0.0.0"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "localhost", "::1", "[::1]", "LOCALHOST"])
+def test_loopback_hosts_need_no_admin_token(host: str) -> None:
+    assert load_settings(["--host", host], {}).host == host
 
 
 def test_flags_win_over_the_environment() -> None:
@@ -59,9 +96,12 @@ def test_repeated_keys_collapse_in_order() -> None:
     ["--port", "http"], ["--port", "70000"], ["--port", "-1"], ["--api-key", ""], ["--api-key", " padded "],
     ["--fixtures", "/no/such/file.json"], ["--generate", "-5"], ["--generate", "many"], ["--seed", "1.5"],
     ["--cors-origin", "example.com"], ["--cors-origin", "https://example.com/path"], ["--latency", "300-50"],
-    ["--latency", "fast"], ["--latency", "-5-10"], ["--error-rate", "1.5"], ["--error-rate", "nan"],
+    ["--latency", "fast"], ["--latency", "-5-10"], ["--latency", "0-30001"], ["--error-rate", "1.5"], ["--error-rate", "nan"],
     ["--rate-limit", "0/minute"], ["--rate-limit", "10/day"], ["--rate-limit", "ten/minute"], ["--rate-limit", "10"],
-    ["--no-such-flag"],
+    ["--no-such-flag"], ["--rate-limit", "9" * 400 + "/minute"], ["--rate-limit", "1000000001/second"],
+    ["--header-timeout", "0"], ["--body-timeout", "-1"], ["--keep-alive-timeout", "nan"],
+    ["--body-timeout", "1e400"], ["--header-timeout", "3601"], ["--max-connections", "0"],
+    ["--max-connections", "9" * 400], ["--port", "9" * 5000],
 ])
 def test_bad_flag_values_exit_2_with_a_message(argv: list[str], capsys) -> None:
     with pytest.raises(SystemExit) as exited:
@@ -71,7 +111,9 @@ def test_bad_flag_values_exit_2_with_a_message(argv: list[str], capsys) -> None:
 
 
 @pytest.mark.parametrize("name, value", [("PORT", "x"), ("RATE_LIMIT", "5/fortnight"), ("ERROR_RATE", "-1"),
-                                         ("API_KEYS", ", ,"), ("LATENCY", "1")])
+                                         ("API_KEYS", ", ,"), ("LATENCY", "1"), ("TRUST_PROXY", "maybe"),
+                                         ("UNSAFE_OPEN_ADMIN", "2"), ("BODY_TIMEOUT", "soon"),
+                                         ("MAX_CONNECTIONS", "-3")])
 def test_bad_environment_values_exit_2_naming_the_variable(name: str, value: str, capsys) -> None:
     with pytest.raises(SystemExit) as exited:
         load_settings([], {f"LEADS_MOCK_{name}": value})
@@ -89,3 +131,10 @@ def test_runtime_starts_from_the_settings_and_is_mutable() -> None:
     assert values == ((1, 2), 0.5, 9, 3)
     runtime.rate_limit = 1
     assert runtime.rate_limit == 1
+
+
+def test_the_latency_flag_and_the_settings_route_share_one_bound() -> None:
+    from mock_server.config import MAX_LATENCY_MS
+    from mock_server.faults import MAX_DELAY_MS
+    assert MAX_LATENCY_MS == MAX_DELAY_MS
+    assert load_settings(["--latency", f"0-{MAX_LATENCY_MS}"], {}).latency_ms == (0, MAX_LATENCY_MS)

@@ -73,14 +73,16 @@ def test_inspection_shows_a_created_lead_under_its_own_key_only() -> None:
     api = mock("--api-key", KEY, "--api-key", "second-key")
     second = ApiClient(api.app, key="second-key")
     lead = second.create(name="Only For Second")
-    assert data(control(api, "GET", "/keys")) == {"keys": [KEY, "second-key"]}
+    assert data(control(api, "GET", "/keys", params={"reveal": "true"})) == {
+        "keys": [KEY, "second-key"], "masked": False}
+    assert data(control(api, "GET", "/keys")) == {"keys": ["****-key", "****-key"], "masked": True}
 
-    mine = data(control(api, "GET", "/leads", params={"api_key": "second-key"}))
+    mine = data(control(api, "GET", "/leads", params={"api_key": "second-key", "reveal": "true"}))
     assert (mine["api_key"], mine["total"]) == ("second-key", 1)
     assert mine["leads"][0]["id"] == lead["id"] and mine["leads"][0]["name"] == "Only For Second"
 
     default = data(control(api, "GET", "/leads"))  # the first key by default
-    assert default["api_key"] == KEY and default["total"] == FIXTURE_LEADS
+    assert default["api_key"] == "****-key" and default["total"] == FIXTURE_LEADS
     assert lead["id"] not in {record["id"] for record in default["leads"]}
 
 

@@ -128,3 +128,50 @@ def test_the_limiter_counts_down_and_resets_after_the_window() -> None:
 
 def test_the_default_limit_is_2000_a_minute() -> None:
     assert (Settings().rate_limit, Settings().rate_window_seconds) == (2000, 60)
+
+
+def bounded(max_buckets: int, limit: int = 2, window: int = 60) -> tuple[RateLimiter, FakeClock]:
+    clock = FakeClock()
+    runtime = Runtime.from_settings(Settings(rate_limit=limit, rate_window_seconds=window))
+    return RateLimiter(runtime, clock=clock, max_buckets=max_buckets), clock
+
+
+def test_the_bucket_table_never_grows_past_its_bound() -> None:
+    limiter, clock = bounded(max_buckets=100)
+    for number in range(40_000):  # forty thousand addresses in one window
+        limiter.hit(f"address:10.{number // 65536}.{number // 256 % 256}.{number % 256}")
+        clock.now += 0.0001
+    assert len(limiter) == 100
+
+
+def test_when_full_the_oldest_window_makes_room_and_newer_ones_keep_their_counts() -> None:
+    limiter, clock = bounded(max_buckets=3)
+    for bucket in ("a", "b", "c"):
+        limiter.hit(bucket)
+        clock.now += 1
+    limiter.hit("b")  # b: 2 of 2 used
+    limiter.hit("d")  # full: a, the oldest window, goes
+    assert not limiter.hit("b").allowed
+    assert limiter.hit("a").remaining == 1  # a starts over; b, the oldest window now, made room for it
+    assert limiter.hit("d").remaining == 0
+
+
+def test_expired_windows_are_dropped_as_new_ones_start() -> None:
+    limiter, clock = bounded(max_buckets=1000, window=10)
+    for number in range(50):
+        limiter.hit(f"old-{number}")
+    clock.now += 11
+    limiter.hit("new")
+    assert len(limiter) == 1
+
+
+def test_a_restarted_window_moves_to_the_young_end() -> None:
+    limiter, clock = bounded(max_buckets=2, window=10)
+    limiter.hit("a")
+    clock.now += 5
+    limiter.hit("b")
+    clock.now += 6  # a's window is over, b's is not
+    limiter.hit("a")  # restarts a: now younger than b
+    clock.now += 1
+    limiter.hit("c")  # full: b, the oldest live window, goes
+    assert limiter.hit("a").remaining == 0 and limiter.hit("b").remaining == 1

@@ -111,8 +111,32 @@ def test_a_non_empty_convert_body_must_be_json(api: ApiClient) -> None:
     assert_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
 
 
-def test_create_without_a_body_is_400_naming_the_body(api: ApiClient) -> None:
-    assert issues(api.post("/v1/leads", headers=JSON))["body"][0] == "body"
+@pytest.mark.parametrize("headers", [JSON, {}, {"Content-Type": "text/plain"}])
+def test_an_empty_create_body_is_read_as_an_empty_object_naming_name(api: ApiClient, headers: dict) -> None:
+    found = issues(api.post("/v1/leads", content=b"", headers=headers))
+    assert found == {"name": ("body", "name is required")}
+    assert api.get("/v1/leads").json()["data"]["meta"]["total"] == 34
+
+
+@pytest.mark.parametrize("headers", [JSON, {}])
+def test_an_empty_update_body_is_read_as_an_empty_object_with_no_updates(api: ApiClient, headers: dict) -> None:
+    assert_error(api.put(f"/v1/leads/{RACHEL_ID}", content=b"", headers=headers), 400, "NO_UPDATES")
+    assert api.get(f"/v1/leads/{RACHEL_ID}").json()["data"]["version"] == 1
+
+
+@pytest.mark.parametrize("body", [b'{"name": "Jordan \\ud800"}', b'{"name": "J", "notes": "\\udfff end"}',
+                                  b'{"name": "J", "\\ud83d": 1}', b'{"name": "J", "extra": ["\\uDBFF"]}'])
+def test_a_lone_surrogate_escape_is_400_invalid_json_and_nothing_is_stored(api: ApiClient, body: bytes) -> None:
+    assert_error(api.post("/v1/leads", content=body, headers=JSON), 400, "INVALID_JSON")
+    assert_error(api.put(f"/v1/leads/{RACHEL_ID}", content=body, headers=JSON), 400, "INVALID_JSON")
+    assert api.get("/v1/leads").json()["data"]["meta"]["total"] == 34
+    assert api.get(f"/v1/leads/{RACHEL_ID}").json()["data"]["version"] == 1
+
+
+def test_a_surrogate_pair_escape_is_text(api: ApiClient) -> None:
+    response = api.post("/v1/leads", content=b'{"name": "Jordan \\ud83d\\ude00"}', headers=JSON)
+    assert response.status_code == 201, response.text
+    assert response.json()["data"]["name"] == "Jordan \U0001f600"
 
 
 def test_unknown_body_fields_are_ignored_on_convert(api: ApiClient) -> None:
