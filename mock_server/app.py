@@ -28,9 +28,10 @@ from .dataset import load_dataset
 from .dispatch import DirectApi
 from .error_handling import ErrorHandling
 from .errors import ErrorTranslator
-from .faults import FaultMiddleware
+from .faults import FaultMiddleware, ForcedAnswers
 from .journal import Journal, JournalMiddleware
 from .leads import LeadsApi, OperationResolver
+from .panel import ControlPanel
 from .persistence import StateFile, StateFileError, StateSaver
 from .ratelimit import RateLimiter, RateLimitMiddleware
 from .request_validation import RequestValidationMiddleware
@@ -89,6 +90,8 @@ def create_app(settings: Settings | None = None) -> MockApp:
             raise StateFileError(f"state file {state_file.path} is not a saved mock state ({error}); "
                                  "delete it to start from the fixtures") from error
     journal = Journal()
+    forced = ForcedAnswers()
+    panel = ControlPanel(store, journal, limiter, forced, api_keys)
     spec = load_spec()
     translator = ErrorTranslator(AllowedMethods(spec["paths"], BASE_PATH))
     shutdown_hooks: list[Callable[[], Any]] = []
@@ -123,9 +126,10 @@ def create_app(settings: Settings | None = None) -> MockApp:
                 allow_headers=["X-API-Key", "Content-Type", "Authorization", "Prefer"],
                 expose_headers=EXPOSED_HEADERS, max_age=600),
         partial(AdminMiddleware, routes=admin_routes(
-            store, journal, runtime, settings.admin_token, api_keys=api_keys.keys, on_reset=limiter.reset)),
+            store, journal, runtime, settings.admin_token, api_keys=api_keys.keys, on_reset=limiter.reset,
+            panel=panel)),
         partial(RateLimitMiddleware, limiter=limiter, api_keys=api_keys),
-        partial(FaultMiddleware, runtime=runtime),
+        partial(FaultMiddleware, runtime=runtime, forced=forced),
         ErrorHandling,
         partial(NoTrailingSlash, base_path=BASE_PATH, docs_prefix=f"{BASE_PATH}/ui/"),
         partial(DocsOutsideLeads, leads_path=f"{BASE_PATH}/leads"),

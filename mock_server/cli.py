@@ -41,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Leads API mock at {base}/v1", flush=True)
     print(f"  docs:     {base}/v1/ui/", flush=True)
     print(f"  API keys: {', '.join(settings.api_keys)} (header X-API-Key)", flush=True)
+    print(f"  panel:    {base}/__mock/ (the mock's controls, in the browser)", flush=True)
     # uvicorn stops cleanly on SIGINT/SIGTERM, running the app's shutdown hooks, then re-raises the
     # signal so that the exit status tells how the mock ended: 130 after Ctrl-C, killed by SIGTERM
     config = uvicorn.Config(app, lifespan="on", access_log=False, log_level="info", log_config=None)

@@ -19,6 +19,11 @@ UNLIMITED_PREFIXES = ("/v1/ui", "/v1/openapi.json", "/v1/openapi.yaml")  # the d
 _PURGE_AT = 10_000  # buckets; expired ones are dropped past this many
 
 
+def key_bucket(api_key: str) -> str:
+    """The bucket of an accepted API key (requests without one count per client address)."""
+    return f"key:{api_key}"
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     allowed: bool
@@ -56,6 +61,16 @@ class RateLimiter:
         window[1] += 1
         return Decision(True, limit, int(limit - window[1]), reset)
 
+    def exhaust(self, bucket: str) -> Decision:
+        """Spend what is left of the bucket's window (a new one when none is running): the next hit is refused."""
+        now = self.clock()
+        limit, length = self.runtime.rate_limit, self.runtime.rate_window_seconds
+        window = self._windows.get(bucket)
+        if window is None or now >= window[0] + length:
+            window = self._windows[bucket] = [now, 0]
+        window[1] = max(window[1], limit)
+        return Decision(False, limit, 0, max(1, math.ceil(window[0] + length - now)))
+
     def reset(self) -> None:
         self._windows.clear()
 
@@ -78,7 +93,7 @@ class RateLimitMiddleware:
             return
         key = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-api-key"), None)
         if self.api_keys.user_for(key) is not None:
-            bucket = f"key:{key}"
+            bucket = key_bucket(key)
         else:
             client = scope.get("client")
             bucket = f"address:{client[0] if client else 'unknown'}"

@@ -22,7 +22,7 @@ def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Pop
         [sys.executable, "-m", "mock_server", "--port", "0", *args], cwd=ROOT, env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    banner = "".join(process.stdout.readline() for _ in range(3))
+    banner = "".join(process.stdout.readline() for _ in range(4))
     match = re.match(r"Leads API mock at (http://127\.0\.0\.1:\d+)/v1\n", banner)
     assert match, banner + process.stderr.read()
     base = match.group(1)
@@ -56,10 +56,11 @@ def test_the_mock_serves_logs_each_request_and_stops_cleanly_on_signals(sig: int
     assert "Traceback" not in err
 
 
-def test_the_banner_names_the_base_url_docs_and_keys() -> None:
+def test_the_banner_names_the_base_url_docs_keys_and_panel() -> None:
     process, base, banner = start("--api-key", "first", "--api-key", "second")
     stop(process, signal.SIGTERM)
     assert f"{base}/v1/ui/" in banner and "first, second (header X-API-Key)" in banner
+    assert f"  panel:    {base}/__mock/ " in banner
 
 
 def test_generate_and_environment_settings_take_effect() -> None:

@@ -134,7 +134,7 @@ def test_entries_serialise_to_plain_dicts() -> None:
     journal = Journal()
     call(journaled_app(journal), "GET", "/v1/leads")
     assert set(journal.newest()[0].as_dict()) == {
-        "method", "path", "query", "status", "duration_ms", "time", "api_key", "test_case_id", "seq",
+        "method", "path", "query", "status", "duration_ms", "time", "api_key", "test_case_id", "seq", "cut",
     }
 
 
