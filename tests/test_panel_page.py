@@ -288,7 +288,7 @@ def test_the_panel_screenshot_shows_a_full_page(panel: Panel) -> None:
     panel.wait_for("document.querySelectorAll('#journal tbody tr').length >= 6")
     panel.js("document.querySelector('#journal tbody tr:nth-child(4)').click()")
     panel.wait_for("!document.querySelector('#entry').hidden")
-    time.sleep(0.5)
+    panel.wait_for("document.querySelector('#leads-total').textContent === '35'")  # refreshed after the create
     shot = panel.devtools.call("Page.captureScreenshot", format="png")
     SCREENSHOT.write_bytes(base64.b64decode(shot["data"]))
     image = SCREENSHOT.read_bytes()
