@@ -4,7 +4,7 @@
 const TOKEN_KEY = "leads-mock-admin-token";
 const MAX_ROWS = 300; // journal rows kept on the page
 const POLL_WAIT_SECONDS = 15;
-const POLL_PAUSE_MS = 250; // between two answers with entries: at most a few renders a second
+const POLL_PAUSE_MS = 400; // between two answers with entries: at most a few renders a second
 const STATUSES = ["new", "contacted", "qualified", "unqualified", "converted", "lost"];
 const INTEREST_LEVELS = ["hot", "warm", "cold"];
 
@@ -125,7 +125,7 @@ async function followJournal() {
     if (state.needsToken || !$("#follow").checked) { await sleep(300); continue; }
     try {
       const wait = state.after === 0 ? 0 : POLL_WAIT_SECONDS;
-      const payload = await api("GET", `/journal?after=${state.after}&wait=${wait}&limit=200`);
+      const payload = await api("GET", `/journal?after=${state.after}&wait=${wait}&limit=100`);
       setConnection("live", "ok");
       const entries = payload.data.entries;
       if (entries.length) {

@@ -1,0 +1,122 @@
+"""What the control panel costs the API: get by id with the panel open and following the journal, and without.
+
+Starts one mock (100 generated leads), then alternates wrk runs of get by id without any browser
+and with headless Chromium showing /__mock/ and following the live journal, several rounds each,
+so that both sides see the same machine; prints each run, the medians and their ratio. At the
+end it asks the page (over the DevTools protocol) how many journal rows it shows, to prove that
+it followed. 127.0.0.1 only, bounded in time (about 2 minutes with the defaults).
+Run by hand: `python benchmarks/panel_cost.py [--rounds 4 --seconds 8]`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from websockets.sync.client import connect
+
+from mock_speed import API_KEY, ROOT, Result, first_lead_id, free_port, running, wrk
+
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1280,1400",
+)
+
+
+@contextmanager
+def panel_open(chromium: str, url: str) -> Iterator[str]:
+    """Headless Chromium showing `url`; yields the page's DevTools WebSocket URL."""
+    with tempfile.TemporaryDirectory() as profile:
+        process = subprocess.Popen(
+            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-address=127.0.0.1",
+             "--remote-debugging-port=0", url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            port_file = Path(profile) / "DevToolsActivePort"
+            deadline = time.monotonic() + 60
+            while not (port_file.is_file() and port_file.read_text().strip()):
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("Chromium did not start")
+                time.sleep(0.05)
+            port = port_file.read_text().split()[0]
+            targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
+            socket_url = next(target for target in targets if target["type"] == "page")["webSocketDebuggerUrl"]
+            wait_for(socket_url, "document.body && document.body.dataset.ready === 'true'")
+            yield socket_url
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def evaluate(socket_url: str, expression: str) -> object:
+    with connect(socket_url, proxy=None, open_timeout=30) as ws:
+        ws.send(json.dumps({"id": 1, "method": "Runtime.evaluate",
+                            "params": {"expression": expression, "returnByValue": True}}))
+        while True:
+            message = json.loads(ws.recv(timeout=30))
+            if message.get("id") == 1:
+                return message["result"]["result"].get("value")
+
+
+def wait_for(socket_url: str, expression: str) -> None:
+    deadline = time.monotonic() + 60
+    while not evaluate(socket_url, expression):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the panel never satisfied {expression}")
+        time.sleep(0.2)
+
+
+def row(name: str, result: Result) -> str:
+    return f"| {name:<34} | {result.requests_per_second:>8.0f} | {result.p50_ms:>7.2f} | {result.p99_ms:>7.2f} |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=10)
+    args = parser.parse_args()
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if shutil.which("wrk") is None or chromium is None:
+        sys.exit("needs wrk and chromium: apt-get install wrk chromium")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "mock_server", "--port", str(port), "--api-key", API_KEY,
+               "--generate", "100", "--seed", "1", "--rate-limit", "1000000000/minute"]
+    print(f"wrk, 1 thread, {args.connections} connections, {args.seconds} s per run, {args.rounds} rounds, "
+          "get by id, one mock process, 127.0.0.1\n")
+    without: list[Result] = []
+    with_panel: list[Result] = []
+    shown = 0
+    with running(command, base + "/healthz", cwd=ROOT):
+        url = f"{base}/v1/leads/{first_lead_id(base)}"
+        wrk(url, 2, args.connections)  # warm-up
+        print(f"| {'run':<34} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} |")
+        print(f"|{'-' * 36}|{'-' * 10}|{'-' * 9}|{'-' * 9}|")
+        for number in range(1, args.rounds + 1):
+            without.append(wrk(url, args.seconds, args.connections))
+            print(row(f"{number}: no panel", without[-1]), flush=True)
+            with panel_open(chromium, f"{base}/__mock/") as page:
+                time.sleep(1)
+                with_panel.append(wrk(url, args.seconds, args.connections))
+                shown = int(evaluate(page, "document.querySelectorAll('#journal tbody tr').length") or 0)
+                newest = evaluate(page, "document.querySelector('#journal tbody tr') ? "
+                                        "Number(document.querySelector('#journal tbody tr').dataset.seq) : 0")
+            print(row(f"{number}: panel open, following", with_panel[-1]), flush=True)
+    median_without = statistics.median(result.requests_per_second for result in without)
+    median_with = statistics.median(result.requests_per_second for result in with_panel)
+    print(f"\nmedian req/s: {median_without:.0f} without the panel, {median_with:.0f} with it open and following: "
+          f"{median_with / median_without:.3f}x ({(median_with / median_without - 1) * 100:+.1f} %)")
+    print(f"the page followed: {shown} journal rows on it at the end, the newest #{newest}")
+
+
+if __name__ == "__main__":
+    main()
