@@ -74,6 +74,43 @@ def wait_for(socket_url: str, expression: str) -> None:
         time.sleep(0.2)
 
 
+def journal_overhead_us(requests: int = 20_000) -> tuple[float, float]:
+    """In-process: microseconds per get-by-id-shaped request through a trivial app, without and with the journal."""
+    import asyncio
+
+    sys.path.insert(0, str(ROOT))
+    from mock_server.journal import Journal, JournalMiddleware
+
+    body = b"x" * 640
+    headers = [(b"content-length", b"640"), (b"content-type", b"application/json"), (b"ratelimit-limit", b"2000"),
+               (b"ratelimit-remaining", b"1999"), (b"ratelimit-reset", b"60")]
+
+    async def app(scope: dict, receive: object, send: object) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": headers})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": body})  # type: ignore[operator]
+
+    async def discard(message: dict) -> None:
+        return None
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b""}
+
+    scope = {"type": "http", "method": "GET", "path": "/v1/leads/f2b8d4a6-3c5e-4f7a-9b1d-8e0c6a4f2d9b",
+             "query_string": b"", "headers": [(b"host", b"127.0.0.1:8080"), (b"user-agent", b"wrk"),
+                                              (b"x-api-key", b"bench-key"), (b"accept", b"*/*")]}
+
+    async def loop(target: object) -> float:
+        started = time.perf_counter()
+        for _ in range(requests):
+            await target(scope, receive, discard)  # type: ignore[operator]
+        return (time.perf_counter() - started) / requests * 1e6
+
+    journaled = JournalMiddleware(app, Journal())
+    bare = min(asyncio.run(loop(app)) for _ in range(3))
+    with_journal = min(asyncio.run(loop(journaled)) for _ in range(3))
+    return bare, with_journal
+
+
 def row(name: str, result: Result) -> str:
     return f"| {name:<34} | {result.requests_per_second:>8.0f} | {result.p50_ms:>7.2f} | {result.p99_ms:>7.2f} |"
 
@@ -116,6 +153,9 @@ def main() -> None:
     print(f"\nmedian req/s: {median_without:.0f} without the panel, {median_with:.0f} with it open and following: "
           f"{median_with / median_without:.3f}x ({(median_with / median_without - 1) * 100:+.1f} %)")
     print(f"the page followed: {shown} journal rows on it at the end, the newest #{newest}")
+    bare, journaled = journal_overhead_us()
+    print(f"in-process, per request: {bare:.1f} us without the journal, {journaled:.1f} us with it "
+          f"(the journal's own cost: {journaled - bare:.1f} us)")
 
 
 if __name__ == "__main__":

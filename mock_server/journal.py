@@ -43,7 +43,8 @@ class JournalEntry:
     """One answered request. `status` is None when the client went away before any answer.
 
     `request_body` is None when the mock never read the body (a GET, or an answer given before
-    reading it). `cut` maps each value kept only in part to its full size in bytes.
+    reading it). `cut` maps each value kept only in part to its full size in bytes. The masked
+    key, the test-case id and the time are derived from the kept values when read.
     """
 
     method: str
@@ -51,22 +52,44 @@ class JournalEntry:
     query: str
     status: int | None
     duration_ms: float
-    time: str
-    api_key: str | None  # masked
-    test_case_id: str | None
-    seq: int = 0
+    started_ms: int
     request_headers: RawHeaders = field(default_factory=list)
     request_body: bytes | None = None
     response_headers: RawHeaders = field(default_factory=list)
     response_body: bytes = b""
     cut: dict[str, int] = field(default_factory=dict)
     size: int = ENTRY_OVERHEAD
+    seq: int = 0
+
+    @property
+    def time(self) -> str:
+        return format_ms(self.started_ms)
+
+    @property
+    def api_key(self) -> str | None:
+        """The masked key, from the first `X-API-Key` header."""
+        raw = _first_header(self.request_headers, b"x-api-key")
+        return mask_api_key(raw.decode("latin-1")) if raw is not None else None
+
+    @property
+    def test_case_id(self) -> str | None:
+        raw = _first_header(self.request_headers, TEST_CASE_HEADER)
+        if raw is None:
+            return None
+        return _cut_text(raw.decode("latin-1"), MAX_TEST_CASE_ID)
+
+    def _cut_parts(self) -> list[str]:
+        parts = set(self.cut)
+        raw = _first_header(self.request_headers, TEST_CASE_HEADER)
+        if raw is not None and len(raw) > MAX_TEST_CASE_ID:
+            parts.add("test_case_id")
+        return sorted(parts)
 
     def as_dict(self) -> dict[str, Any]:
         """The summary: what a row of the journal shows."""
         return {"method": self.method, "path": self.path, "query": self.query, "status": self.status,
-                "duration_ms": self.duration_ms, "time": self.time, "api_key": self.api_key,
-                "test_case_id": self.test_case_id, "seq": self.seq, "cut": sorted(self.cut)}
+                "duration_ms": round(self.duration_ms, 3), "time": self.time, "api_key": self.api_key,
+                "test_case_id": self.test_case_id, "seq": self.seq, "cut": self._cut_parts()}
 
     def detail(self, base_url: str) -> dict[str, Any]:
         """The summary plus the request and response, secrets masked, and a curl line repeating the request."""
@@ -193,19 +216,28 @@ def _cut_text(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + CUT_MARK
 
 
+def _bytes_of(headers: Any) -> int:
+    return sum(map(len, itertools.chain.from_iterable(headers)))
+
+
+def _first_header(headers: RawHeaders, name: bytes) -> bytes | None:
+    return next((value for key, value in headers if key == name), None)
+
+
 def _kept_headers(headers: Any, cut: dict[str, int], side: str) -> tuple[RawHeaders, int]:
-    """The headers as kept (long ones cut, at most MAX_HEADERS) and what they count towards the bound."""
+    """The headers as kept (long ones cut, at most MAX_HEADERS), and the bytes of their names and values."""
+    headers = list(headers)
     kept: RawHeaders = []
     size = 0
     for name, value in headers:
         if len(kept) == MAX_HEADERS:
-            cut[f"{side}.headers"] = len(headers) if isinstance(headers, list) else MAX_HEADERS + 1
+            cut[f"{side}.headers"] = len(headers)
             break
         if len(name) > MAX_VALUE or len(value) > MAX_VALUE:
             cut[f"{side}.headers.{name[:MAX_VALUE].decode('latin-1').lower()}"] = len(value)
             name, value = name[:MAX_VALUE], value[:MAX_VALUE]
         kept.append((name, value))
-        size += len(name) + len(value) + HEADER_OVERHEAD
+        size += len(name) + len(value)
     return kept, size
 
 
@@ -257,9 +289,9 @@ class JournalMiddleware:
         status: int | None = None
         response_headers: Any = ()
         response_chunks: list[bytes] = []
-        response_size = 0
+        sent = 0
         request_chunks: list[bytes] | None = None
-        request_size = 0
+        received = 0
         recorded = False
 
         def record() -> None:
@@ -267,27 +299,17 @@ class JournalMiddleware:
             if recorded:
                 return
             recorded = True
+            # Only C-level passes over the headers here: the cutting loop runs for oversized ones alone.
             cut: dict[str, int] = {}
-            api_key = test_case_id = None
             request_headers = scope["headers"]
-            size = ENTRY_OVERHEAD
-            needs_cutting = len(request_headers) > MAX_HEADERS
-            for name, value in request_headers:  # the first of each, as a header lookup would give
-                size += len(name) + len(value) + HEADER_OVERHEAD
-                if len(value) > MAX_VALUE or len(name) > MAX_VALUE:
-                    needs_cutting = True
-                if name == b"x-api-key":
-                    if api_key is None:
-                        api_key = value.decode("latin-1")
-                elif name == TEST_CASE_HEADER and test_case_id is None:
-                    test_case_id = value[:MAX_TEST_CASE_ID].decode("latin-1")
-                    if len(value) > MAX_TEST_CASE_ID:
-                        cut["test_case_id"] = len(value)
-                        test_case_id += CUT_MARK
-            if needs_cutting:
-                request_headers, size = _kept_headers(request_headers, cut, "request")
-                size += ENTRY_OVERHEAD
-            kept_response_headers, response_headers_size = _kept_headers(response_headers, cut, "response")
+            request_size = _bytes_of(request_headers)
+            if request_size > MAX_VALUE or len(request_headers) > MAX_HEADERS:
+                request_headers, request_size = _kept_headers(request_headers, cut, "request")
+            response_size = _bytes_of(response_headers)
+            if response_size > MAX_VALUE or len(response_headers) > MAX_HEADERS or not isinstance(response_headers, list):
+                response_headers_kept, response_size = _kept_headers(response_headers, cut, "response")
+            else:
+                response_headers_kept = response_headers
             path = scope["path"]
             if len(path) > MAX_VALUE:
                 cut["path"] = len(path)
@@ -295,48 +317,48 @@ class JournalMiddleware:
             query = scope.get("query_string", b"")
             if len(query) > MAX_VALUE:
                 cut["query"] = len(query)
-            query_text = _cut_text(query[:MAX_VALUE + 1].decode("latin-1"), MAX_VALUE)
+                query_text = _cut_text(query[:MAX_VALUE + 1].decode("latin-1"), MAX_VALUE)
+            else:
+                query_text = query.decode("latin-1")
             request_body = None
             if request_chunks is not None:
                 request_body = request_chunks[0] if len(request_chunks) == 1 else b"".join(request_chunks)
-                if request_size > MAX_BODY:
-                    cut["request.body"] = request_size
+                if received > MAX_BODY:
+                    cut["request.body"] = received
             response_body = response_chunks[0] if len(response_chunks) == 1 else b"".join(response_chunks)
-            if response_size > MAX_BODY:
-                cut["response.body"] = response_size
-            size += (response_headers_size + len(path) + len(query_text) + len(request_body or b"")
-                     + len(response_body))
+            if sent > MAX_BODY:
+                cut["response.body"] = sent
+            size = (ENTRY_OVERHEAD + request_size + response_size + HEADER_OVERHEAD * (
+                len(request_headers) + len(response_headers_kept)) + len(path) + len(query_text)
+                + len(request_body or b"") + len(response_body))
             self.journal.record(JournalEntry(
-                scope["method"], path, query_text, status, round((time.perf_counter() - started) * 1000, 3),
-                format_ms(started_at), mask_api_key(api_key), test_case_id, 0, request_headers, request_body,
-                kept_response_headers, response_body, cut, size,
+                scope["method"], path, query_text, status, (time.perf_counter() - started) * 1000, started_at,
+                request_headers, request_body, response_headers_kept, response_body, cut, size,
             ))
 
         async def watching_receive() -> Message:
-            nonlocal request_chunks, request_size
+            nonlocal request_chunks, received
             message = await receive()
             if message["type"] == "http.request":
                 chunk = message.get("body", b"")
                 if request_chunks is None:
                     request_chunks = []
-                if request_size < MAX_BODY and chunk:
-                    request_chunks.append(chunk[:MAX_BODY - request_size] if request_size + len(chunk) > MAX_BODY
-                                          else chunk)
-                request_size += len(chunk)
+                if received < MAX_BODY and chunk:
+                    request_chunks.append(chunk[:MAX_BODY - received] if received + len(chunk) > MAX_BODY else chunk)
+                received += len(chunk)
             return message
 
         async def watching_send(message: Message) -> None:
-            nonlocal status, response_headers, response_size
+            nonlocal status, response_headers, sent
             kind = message["type"]
             if kind == "http.response.start":
                 status = message["status"]
                 response_headers = message.get("headers", ())
             elif kind == "http.response.body":
                 chunk = message.get("body", b"")
-                if response_size < MAX_BODY and chunk:
-                    response_chunks.append(chunk[:MAX_BODY - response_size] if response_size + len(chunk) > MAX_BODY
-                                           else chunk)
-                response_size += len(chunk)
+                if sent < MAX_BODY and chunk:
+                    response_chunks.append(chunk[:MAX_BODY - sent] if sent + len(chunk) > MAX_BODY else chunk)
+                sent += len(chunk)
             await send(message)
             if kind == "http.response.body" and not message.get("more_body", False):
                 record()
