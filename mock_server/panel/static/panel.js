@@ -2,9 +2,13 @@
 "use strict";
 
 const TOKEN_KEY = "leads-mock-admin-token";
-const MAX_ROWS = 300; // journal rows kept on the page
+const MAX_ROWS = 200; // journal rows kept on the page
 const POLL_WAIT_SECONDS = 15;
-const POLL_PAUSE_MS = 400; // between two answers with entries: at most a few renders a second
+const POLL_LIMIT = 50; // entries a poll brings at most: under a flood, the newest
+// After an answer with entries, wait this long before the next poll: a lone request shows at
+// once, a flood at most once a second, so that following it costs the browser (and the
+// machine the mock shares with it) next to nothing.
+const POLL_PAUSE_MS = 1000;
 const STATUSES = ["new", "contacted", "qualified", "unqualified", "converted", "lost"];
 const INTEREST_LEVELS = ["hot", "warm", "cold"];
 
@@ -125,7 +129,7 @@ async function followJournal() {
     if (state.needsToken || !$("#follow").checked) { await sleep(300); continue; }
     try {
       const wait = state.after === 0 ? 0 : POLL_WAIT_SECONDS;
-      const payload = await api("GET", `/journal?after=${state.after}&wait=${wait}&limit=100`);
+      const payload = await api("GET", `/journal?after=${state.after}&wait=${wait}&limit=${POLL_LIMIT}`);
       setConnection("live", "ok");
       const entries = payload.data.entries;
       if (entries.length) {
