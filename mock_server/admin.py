@@ -149,8 +149,9 @@ def admin_routes(
         ("/settings", change_settings, "PATCH"),
         *(panel.endpoints() if panel else ()),
     ]
-    routes: list[BaseRoute] = panel.page_routes(ADMIN_PREFIX) if panel else []
-    return routes + [Route(ADMIN_PREFIX + path, guard(endpoint), methods=[method]) for path, endpoint, method in endpoints]
+    routes: list[BaseRoute] = panel.page_routes(ADMIN_PREFIX) if panel else []  # public: the page holds no data
+    routes += [Route(ADMIN_PREFIX + path, guard(endpoint), methods=[method]) for path, endpoint, method in endpoints]
+    return routes
 
 
 class AdminMiddleware:

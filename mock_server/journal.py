@@ -306,7 +306,8 @@ class JournalMiddleware:
             if request_size > MAX_VALUE or len(request_headers) > MAX_HEADERS:
                 request_headers, request_size = _kept_headers(request_headers, cut, "request")
             response_size = _bytes_of(response_headers)
-            if response_size > MAX_VALUE or len(response_headers) > MAX_HEADERS or not isinstance(response_headers, list):
+            if (response_size > MAX_VALUE or len(response_headers) > MAX_HEADERS
+                    or not isinstance(response_headers, list)):
                 response_headers_kept, response_size = _kept_headers(response_headers, cut, "response")
             else:
                 response_headers_kept = response_headers

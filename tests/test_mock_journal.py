@@ -263,7 +263,8 @@ def test_long_values_are_cut_and_marked_as_cut() -> None:
     assert all(len(value) <= MAX_VALUE for _, value in entry.request_headers)
     assert len(entry.request_body or b"") == MAX_BODY and len(entry.response_body) == MAX_BODY
     assert entry.cut == {"query": len(long_query) + len("times=3&"), "request.headers.x-big": 1_000_000,
-                         "request.headers.x-schemathesis-testcaseid": 5_000, "request.body": 40_000, "response.body": 120_000}
+                         "request.headers.x-schemathesis-testcaseid": 5_000, "request.body": 40_000,
+                         "response.body": 120_000}
     summary = entry.as_dict()
     assert summary["cut"] == sorted([*entry.cut, "test_case_id"])
     detail = entry.detail("http://testserver/")

@@ -50,8 +50,8 @@ class Panel:
         self.js(f"document.querySelector({json.dumps(selector)}).click()")
 
     def fill(self, selector: str, value: Any) -> None:
-        self.js(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.value = {json.dumps(str(value))};"
-                " e.dispatchEvent(new Event('change')); })()")
+        self.js(f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+                f" e.value = {json.dumps(str(value))}; e.dispatchEvent(new Event('change')); }})()")
 
     def text(self, selector: str) -> str:
         return str(self.js(f"document.querySelector({json.dumps(selector)}).textContent"))
@@ -71,8 +71,9 @@ class Panel:
                   f"r.querySelector('.path').textContent.includes({json.dumps(path_part)}))")
         self.wait_for(f"!!{finder}")
         return dict(self.js(f"(() => {{ const r = {finder}; return {{seq: r.dataset.seq, "
-                            "method: r.cells[2].textContent, path: r.cells[3].textContent, status: r.cells[4].textContent, "
-                            "ms: r.cells[5].textContent, key: r.cells[6].textContent}; })()"))
+                            "method: r.cells[2].textContent, path: r.cells[3].textContent, "
+                            "status: r.cells[4].textContent, ms: r.cells[5].textContent, "
+                            "key: r.cells[6].textContent}; })()"))
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """A request of the developer's own app, with the fixtures' key."""

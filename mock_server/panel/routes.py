@@ -159,7 +159,8 @@ class ControlPanel:
         return success(self._datasets_view(), message=f"Current data saved as {name!r}")
 
     async def load_dataset(self, request: Request) -> Response:
-        """`{"name": N}` loads a saved set; `{"builtin": "fixtures" | "empty" | "generated", "count", "seed"}` a built-in one."""
+        """`{"name": N}` loads a saved set; `{"builtin": "fixtures" | "empty" | "generated", "count", "seed"}`
+        a built-in one."""
         try:
             body = await _json_object(request)
             builtin = body.get("builtin")
