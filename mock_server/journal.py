@@ -134,6 +134,7 @@ class Journal:
         self._numbers = itertools.count(1)  # keeps counting across clear(), so `seq` never repeats
         self.last_seq = 0
         self._changed: asyncio.Event | None = None  # made by the first waiter, set by the next record
+        self._released = False
 
     @property
     def capacity(self) -> int:
@@ -179,7 +180,7 @@ class Journal:
     async def wait_for_newer(self, after: int, timeout: float, receive: Receive | None = None) -> None:
         """Return once an entry numbered above `after` is recorded, after `timeout` seconds, or, given
         the waiting request's `receive`, once its client has gone away."""
-        if self.last_seq > after:
+        if self.last_seq > after or self._released:
             return
         if self._changed is None:
             self._changed = asyncio.Event()
@@ -191,6 +192,13 @@ class Journal:
         finally:
             for waiter in waiters:
                 waiter.cancel()
+
+    def release_waiters(self) -> None:
+        """End every wait now and any later one at once: the server is stopping, and waits for open requests."""
+        self._released = True
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
 
     def clear(self) -> int:
         """Forget every entry; returns how many there were."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import re
 import signal
@@ -96,3 +97,16 @@ def test_a_port_in_use_is_a_clear_error() -> None:
         assert done.returncode == 1 and "cannot listen" in done.stderr and "Traceback" not in done.stderr
     finally:
         stop(process, signal.SIGTERM)
+
+
+def test_an_open_journal_long_poll_does_not_hold_up_stopping() -> None:
+    process, base, _ = start()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        poll = pool.submit(httpx.get, f"{base}/__mock/journal", params={"after": "0", "wait": "30"}, timeout=60)
+        time.sleep(0.5)
+        assert not poll.done()  # the panel's long poll is waiting
+        started = time.monotonic()
+        code, _, err = stop(process, signal.SIGINT)
+        assert time.monotonic() - started < 10  # not the poll's 30 s
+        assert code == 130, err
+        assert poll.result().json()["data"]["entries"] == []  # answered, not cut off

@@ -333,3 +333,18 @@ def test_waiting_for_newer_entries_returns_at_the_next_record_or_the_timeout() -
 
     timed_out, woke = asyncio.run(scenario())
     assert timed_out >= 0.2 and woke < 1
+
+
+def test_released_waiters_return_at_once_and_later_waits_do_not_wait() -> None:
+    journal = Journal()
+
+    async def scenario() -> float:
+        waiter = asyncio.create_task(journal.wait_for_newer(0, 20))
+        await asyncio.sleep(0.05)
+        journal.release_waiters()
+        await asyncio.wait_for(waiter, 5)
+        started = time.monotonic()
+        await journal.wait_for_newer(0, 20)
+        return time.monotonic() - started
+
+    assert asyncio.run(scenario()) < 1
