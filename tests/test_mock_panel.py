@@ -249,6 +249,13 @@ def test_bad_data_set_requests_are_400_naming_the_field(api: ApiClient, body: di
     assert total(api) == FIXTURE_LEADS
 
 
+def test_saved_data_sets_are_capped_but_one_can_always_be_replaced(api: ApiClient) -> None:
+    for number in range(50):
+        data(control(api, "POST", "/datasets", json={"name": f"set {number}"}))
+    assert "name" in issues(control(api, "POST", "/datasets", json={"name": "one too many"}))
+    assert len(data(control(api, "POST", "/datasets", json={"name": "set 7"}))["saved"]) == 50
+
+
 def test_loading_an_unknown_data_set_is_404_and_changes_nothing(api: ApiClient) -> None:
     assert_error(control(api, "POST", "/datasets/load", json={"name": "never saved"}), 404, "NOT_FOUND")
     assert total(api) == FIXTURE_LEADS

@@ -43,6 +43,7 @@ MAX_BODY = 16 * 1024
 MAX_PAGE_SIZE = 100
 MAX_GENERATED = 100_000  # more would hold the event loop for seconds while the indexes are built
 MAX_SEED = 2**63
+MAX_SAVED_SETS = 50  # each holds a copy of all the data; replacing one by name is always possible
 DATASET_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
 BUILTINS = ("fixtures", "empty", "generated")
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -153,6 +154,10 @@ class ControlPanel:
     async def save_dataset(self, request: Request) -> Response:
         try:
             name = _dataset_name(await _json_object(request))
+            names = self.store.dataset_names()
+            if name not in names and len(names) >= MAX_SAVED_SETS:
+                raise Invalid(ValidationFailed([issue("name", "body", f"at most {MAX_SAVED_SETS} data sets are kept; "
+                                                                      "save under an existing name to replace it")]))
         except Invalid as invalid:
             return invalid.answer
         self.store.save_dataset(name)
