@@ -18,10 +18,12 @@ from .errors import RouteNotFound, ValidationFailed, error_response, issue
 from .faults import MAX_DELAY_MS
 from .config import MAX_RATE_LIMIT, MAX_RATE_WINDOW_SECONDS
 from .journal import Journal, mask_api_key
+from .panel import ControlPanel
 
 ADMIN_PREFIX = "/__mock"
 MAX_SETTINGS_BODY = 64 * 1024
 SETTINGS = ("latency_ms", "error_rate", "rate_limit", "rate_window_seconds")
+MAX_JOURNAL_WAIT_SECONDS = 30
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -54,12 +56,14 @@ def admin_routes(
     *,
     api_keys: Sequence[str] | None = None,
     on_reset: Callable[[], None] | None = None,
+    panel: ControlPanel | None = None,
 ) -> list[BaseRoute]:
     """Every `/__mock` route; with `admin_token` each needs `Authorization: Bearer <admin_token>`.
 
     `api_keys` are the accepted keys in order (the first is the default for inspection); when not
     given, the store's own `api_keys` attribute is used. `on_reset` runs after a reset, to
-    clear state kept outside the store (the rate-limit windows).
+    clear state kept outside the store (the rate-limit windows). `panel` adds the control panel's
+    page at `/__mock/` (public) and its routes (guarded like the others).
     """
     if admin_token == "":
         raise ValueError("the admin token must not be empty; pass None to leave /__mock open")
@@ -96,12 +100,25 @@ def admin_routes(
         return inspect
 
     async def read_journal(request: Request) -> Response:
-        raw = request.query_params.get("limit")
-        limit = _positive_int(raw) if raw is not None else None
-        if raw is not None and limit is None:
-            return error_response(ValidationFailed([issue("limit", "query", "must be a whole number of at least 1")]))
-        entries = [entry.as_dict() for entry in journal.newest(limit)]
-        return success({"entries": entries, "total": len(journal), "capacity": journal.capacity})
+        """Newest first; `after=SEQ` only entries numbered above it, `wait=S` holds the answer up to S
+        seconds until there is one (a long poll: the panel follows the journal with it)."""
+        params = request.query_params
+        limit = after = wait = None
+        problems = []
+        if (raw := params.get("limit")) is not None and (limit := _positive_int(raw)) is None:
+            problems.append(issue("limit", "query", "must be a whole number of at least 1"))
+        if (raw := params.get("after")) is not None and (after := _positive_int(raw or "x", zero=True)) is None:
+            problems.append(issue("after", "query", "must be a whole number of at least 0"))
+        if (raw := params.get("wait")) is not None and (
+                (wait := _positive_int(raw or "x", zero=True)) is None or wait > MAX_JOURNAL_WAIT_SECONDS):
+            problems.append(issue("wait", "query", f"must be whole seconds from 0 to {MAX_JOURNAL_WAIT_SECONDS}"))
+        if problems:
+            return error_response(ValidationFailed(problems))
+        if wait:
+            await journal.wait_for_newer(after or 0, wait, request.receive)
+        entries = [entry.as_dict() for entry in journal.newest(limit, after=after or 0)]
+        return success({"entries": entries, "total": len(journal), "capacity": journal.capacity,
+                        "last_seq": journal.last_seq, "bytes": journal.bytes, "max_bytes": journal.max_bytes})
 
     async def clear_journal(request: Request) -> Response:
         return success({"removed": journal.clear()}, message="Journal cleared")
@@ -138,8 +155,11 @@ def admin_routes(
         ("/journal", clear_journal, "DELETE"),
         ("/settings", read_settings, "GET"),
         ("/settings", change_settings, "PATCH"),
+        *(panel.endpoints() if panel else ()),
     ]
-    return [Route(ADMIN_PREFIX + path, guard(endpoint), methods=[method]) for path, endpoint, method in endpoints]
+    routes: list[BaseRoute] = panel.page_routes(ADMIN_PREFIX) if panel else []  # public: the page holds no data
+    routes += [Route(ADMIN_PREFIX + path, guard(endpoint), methods=[method]) for path, endpoint, method in endpoints]
+    return routes
 
 
 class AdminMiddleware:
@@ -242,11 +262,11 @@ def _reveal(request: Request) -> bool | None:
     return {"true": True, "1": True, "false": False, "0": False}.get(raw)
 
 
-def _positive_int(raw: str) -> int | None:
+def _positive_int(raw: str, *, zero: bool = False) -> int | None:
     if not (raw.isascii() and raw.isdigit()):
         return None
     number = int(raw) if len(raw) <= 9 else 10**9  # int() refuses very long digit strings
-    return number if number >= 1 else None
+    return number if number >= (0 if zero else 1) else None
 
 
 def _reject_constant(name: str) -> Any:

@@ -64,6 +64,10 @@ class LeadNotFound(ApiError):
     status, code, default_message = 404, "NOT_FOUND", "Lead not found"
 
 
+class DatasetNotFound(ApiError):
+    status, code, default_message = 404, "NOT_FOUND", "No saved data set of that name"
+
+
 class MethodNotAllowed(ApiError):
     status, code, default_message = 405, "METHOD_NOT_ALLOWED", "Method not allowed"
 

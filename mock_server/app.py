@@ -30,9 +30,10 @@ from .dataset import load_dataset
 from .dispatch import DirectApi
 from .error_handling import ErrorHandling
 from .errors import ErrorTranslator
-from .faults import FaultMiddleware
+from .faults import FaultMiddleware, ForcedAnswers
 from .journal import Journal, JournalMiddleware
 from .leads import LeadsApi, OperationResolver
+from .panel import ControlPanel
 from .persistence import StateFile, StateFileError, StateSaver
 from .ratelimit import RateLimiter, RateLimitMiddleware
 from .records_check import check_state
@@ -92,6 +93,8 @@ def create_app(settings: Settings | None = None) -> MockApp:
             raise StateFileError(f"state file {state_file.path} is not a saved mock state ({error}); "
                                  "fix or delete it to start from the fixtures") from None
     journal = Journal()
+    forced = ForcedAnswers()
+    panel = ControlPanel(store, journal, limiter, forced, api_keys)
     spec = load_spec()
     translator = ErrorTranslator(AllowedMethods(spec["paths"], BASE_PATH))
     shutdown_hooks: list[Callable[[], Any]] = []
@@ -128,9 +131,10 @@ def create_app(settings: Settings | None = None) -> MockApp:
                 expose_headers=EXPOSED_HEADERS, max_age=600),
         partial(ControlGuard, loopback_hosts_only=not settings.admin_token and not settings.unsafe_open_admin),
         partial(AdminMiddleware, routes=admin_routes(
-            store, journal, runtime, settings.admin_token, api_keys=api_keys.keys, on_reset=limiter.reset)),
+            store, journal, runtime, settings.admin_token, api_keys=api_keys.keys, on_reset=limiter.reset,
+            panel=panel)),
         partial(RateLimitMiddleware, limiter=limiter, api_keys=api_keys),
-        partial(FaultMiddleware, runtime=runtime),
+        partial(FaultMiddleware, runtime=runtime, forced=forced),
         ErrorHandling,
         partial(NoTrailingSlash, base_path=BASE_PATH, docs_prefix=f"{BASE_PATH}/ui/"),
         partial(DocsOutsideLeads, leads_path=f"{BASE_PATH}/leads"),

@@ -7,7 +7,7 @@ import os
 import socket
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import uvicorn
 
@@ -42,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Leads API mock at {base}/v1", flush=True)
     print(f"  docs:     {base}/v1/ui/", flush=True)
     print(f"  API keys: {', '.join(settings.api_keys)} (header X-API-Key)", flush=True)
+    print(f"  panel:    {base}/__mock/ (the mock's controls, in the browser)", flush=True)
     # uvicorn stops cleanly on SIGINT/SIGTERM, running the app's shutdown hooks, then re-raises the
     # signal so that the exit status tells how the mock ended: 130 after Ctrl-C, killed by SIGTERM
     if not is_loopback(settings.host) and not settings.admin_token:
@@ -49,10 +50,22 @@ def main(argv: Sequence[str] | None = None) -> int:
               flush=True)
     config = server_config(app, settings, lifespan="on", access_log=False, log_level="info", log_config=None)
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        _Server(config, on_shutdown=app.journal.release_waiters).run(sockets=[sock])
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which first ends the journal's long polls (the panel's): it waits for open requests."""
+
+    def __init__(self, config: uvicorn.Config, on_shutdown: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.on_shutdown = on_shutdown
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.on_shutdown()
+        await super().shutdown(sockets)
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -37,6 +37,42 @@ _ALLOWED_METHODS = (
 )
 
 
+# (method, path shape) -> the spec's operationId, for the answers forced per operation
+OPERATIONS = (
+    ("GET", re.compile(r"/v1/leads"), "listLeads"),
+    ("POST", re.compile(r"/v1/leads"), "createLead"),
+    ("GET", re.compile(r"/v1/leads/[^/]+"), "getLead"),
+    ("PUT", re.compile(r"/v1/leads/[^/]+"), "updateLead"),
+    ("DELETE", re.compile(r"/v1/leads/[^/]+"), "deleteLead"),
+    ("POST", re.compile(r"/v1/leads/[^/]+/convert"), "convertLead"),
+)
+OPERATION_IDS = tuple(operation_id for _, _, operation_id in OPERATIONS)
+
+
+class ForcedAnswers:
+    """The status every request of an operation answers with, until cleared: {operationId: status}."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] = {}
+
+    def set(self, operation_id: str, status: int | None) -> None:
+        if operation_id not in OPERATION_IDS:
+            raise ValueError(f"unknown operation {operation_id!r}")
+        if status is None:
+            self.codes.pop(operation_id, None)
+        elif 400 <= status <= 599:
+            self.codes[operation_id] = status
+        else:
+            raise ValueError("a forced status is 400..599")
+
+    def status_for(self, method: str, path: str) -> tuple[str, int] | None:
+        """(operationId, status) when the operation of this request has a forced status."""
+        for operation_method, shape, operation_id in OPERATIONS:
+            if method == operation_method and operation_id in self.codes and shape.fullmatch(path):
+                return operation_id, self.codes[operation_id]
+        return None
+
+
 class FaultSettings(Protocol):
     latency_ms: tuple[int, int] | None
     error_rate: float
@@ -100,8 +136,9 @@ def _whole_number(raw: str) -> int | None:
 class FaultMiddleware:
     """Pure ASGI middleware that delays or fails `/v1/leads*` requests on demand.
 
-    `Prefer: delay=N` replaces the global latency for its request; `Prefer: code=N` wins over
-    the global error rate. Failures answer before the wrapped app runs, so nothing changes.
+    `Prefer: delay=N` replaces the global latency for its request; `Prefer: code=N` wins over an
+    operation's forced status, which wins over the global error rate. Failures answer before the
+    wrapped app runs, so nothing changes.
     """
 
     def __init__(
@@ -111,9 +148,11 @@ class FaultMiddleware:
         *,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        forced: ForcedAnswers | None = None,
     ) -> None:
         self.app = app
         self.runtime = runtime
+        self.forced = forced or ForcedAnswers()
         self.rng = rng or random.Random()
         self.sleep = sleep
 
@@ -136,6 +175,8 @@ class FaultMiddleware:
             applied.append(f"code={prefer.code}")
             reason = f"Prefer: code={prefer.code}"
             await self._fail(prefer.code, reason, applied, scope, receive, send)
+        elif self.forced.codes and (forced := self.forced.status_for(scope["method"], scope["path"])):
+            await self._fail(forced[1], f"status forced for {forced[0]}", applied, scope, receive, send)
         elif self.runtime.error_rate > 0 and self.rng.random() < self.runtime.error_rate:
             await self._fail(500, f"error_rate {self.runtime.error_rate}", applied, scope, receive, send)
         elif applied:

@@ -1,12 +1,17 @@
-"""A bounded journal of the Leads API requests the mock answered, for inspection by developers."""
+"""A journal of the Leads API requests the mock answered, bounded in entries and in bytes, for developers.
+
+Each entry keeps the request and the response (headers and bodies) as raw bytes, cut to a few
+kilobytes per value; decoding, masking and the curl line are made only when someone reads it.
+"""
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
 import itertools
+import shlex
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -15,59 +20,197 @@ from .faults import is_leads_path
 from .timestamps import format_ms, now_ms
 
 DEFAULT_CAPACITY = 500
+DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+MAX_BODY = 16 * 1024  # bytes kept of each request and response body
+MAX_VALUE = 2048  # bytes kept of a path, a query string, a header name or value
+MAX_TEST_CASE_ID = 128
+MAX_HEADERS = 64  # headers kept per request and per response
+ENTRY_OVERHEAD = 600  # bytes an entry costs beyond its values (objects, lists), counted towards the bound
+HEADER_OVERHEAD = 120  # the same per kept header
+CUT_MARK = "…[cut]"
 TEST_CASE_HEADER = b"x-schemathesis-testcaseid"
+SECRET_HEADERS = frozenset({"x-api-key", "authorization", "cookie"})
+# Headers a client adds by itself: left out of the curl line, which curl completes on its own.
+_NOT_REPEATED = frozenset({"host", "content-length", "connection", "keep-alive", "transfer-encoding",
+                           "accept-encoding", "user-agent", "origin", "referer", "cookie", "accept-language",
+                           "cache-control", "pragma", "te", "upgrade"})
+_BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+RawHeaders = list[tuple[bytes, bytes]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class JournalEntry:
-    """One answered request. `status` is None when the client went away before any answer."""
+    """One answered request. `status` is None when the client went away before any answer.
+
+    `request_body` is None when the mock never read the body (a GET, or an answer given before
+    reading it). `cut` maps each value kept only in part to its full size in bytes. The masked
+    key, the test-case id and the time are derived from the kept values when read.
+    """
 
     method: str
     path: str
     query: str
     status: int | None
     duration_ms: float
-    time: str
-    api_key: str | None
-    test_case_id: str | None
+    started_ms: int
+    request_headers: RawHeaders = field(default_factory=list)
+    request_body: bytes | None = None
+    response_headers: RawHeaders = field(default_factory=list)
+    response_body: bytes = b""
+    cut: dict[str, int] = field(default_factory=dict)
+    size: int = ENTRY_OVERHEAD
     seq: int = 0
 
+    @property
+    def time(self) -> str:
+        return format_ms(self.started_ms)
+
+    @property
+    def api_key(self) -> str | None:
+        """The masked key, from the first `X-API-Key` header."""
+        raw = _first_header(self.request_headers, b"x-api-key")
+        return mask_api_key(raw.decode("latin-1")) if raw is not None else None
+
+    @property
+    def test_case_id(self) -> str | None:
+        raw = _first_header(self.request_headers, TEST_CASE_HEADER)
+        if raw is None:
+            return None
+        return _cut_text(raw.decode("latin-1"), MAX_TEST_CASE_ID)
+
+    def _cut_parts(self) -> list[str]:
+        parts = set(self.cut)
+        raw = _first_header(self.request_headers, TEST_CASE_HEADER)
+        if raw is not None and len(raw) > MAX_TEST_CASE_ID:
+            parts.add("test_case_id")
+        return sorted(parts)
+
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The summary: what a row of the journal shows."""
+        return {"method": self.method, "path": self.path, "query": self.query, "status": self.status,
+                "duration_ms": round(self.duration_ms, 3), "time": self.time, "api_key": self.api_key,
+                "test_case_id": self.test_case_id, "seq": self.seq, "cut": self._cut_parts()}
+
+    def detail(self, base_url: str) -> dict[str, Any]:
+        """The summary plus the request and response, secrets masked, and a curl line repeating the request."""
+        return {
+            **self.as_dict(),
+            "request": {"headers": _shown_headers(self.request_headers, self.cut, "request"),
+                        "body": _shown_body(self.request_body, self.cut.get("request.body")),
+                        "body_read": self.request_body is not None},
+            "response": {"headers": _shown_headers(self.response_headers, self.cut, "response"),
+                         "body": _shown_body(self.response_body, self.cut.get("response.body"))},
+            "curl": self.curl(base_url),
+            "curl_is_exact": not any(part.startswith("request.") or part in ("path", "query") for part in self.cut),
+        }
+
+    def curl(self, base_url: str) -> str:
+        """A shell command that sends this request again (secrets included: it is for repeating it)."""
+        path = self.path.removesuffix(CUT_MARK)
+        query = self.query.removesuffix(CUT_MARK)
+        url = base_url.rstrip("/") + path + (f"?{query}" if query else "")
+        words = ["curl", "-i"] + ([] if self.method == "GET" else ["-X", self.method]) + [shlex.quote(url)]
+        for name, value in self.request_headers:
+            text = name.decode("latin-1")
+            if text.lower() not in _NOT_REPEATED:
+                words += ["-H", shlex.quote(f"{text}: {value.decode('latin-1')}")]
+        if self.request_body:
+            words += ["--data-raw", shlex.quote(_text(self.request_body))]
+        return " ".join(words)
 
 
 class Journal:
-    """Ring buffer of the latest entries; the oldest drop out once `capacity` is reached."""
+    """The latest entries, oldest dropped first once there are `capacity` of them or they hold `max_bytes`."""
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         if capacity < 1:
             raise ValueError("journal capacity must be at least 1")
-        self._entries: deque[JournalEntry] = deque(maxlen=capacity)
+        if max_bytes < 1:
+            raise ValueError("the journal's byte bound must be at least 1")
+        self.max_bytes = max_bytes
+        self._capacity = capacity
+        self._entries: deque[JournalEntry] = deque()
+        self._bytes = 0
         self._numbers = itertools.count(1)  # keeps counting across clear(), so `seq` never repeats
+        self.last_seq = 0
+        self._changed: asyncio.Event | None = None  # made by the first waiter, set by the next record
+        self._released = False
 
     @property
     def capacity(self) -> int:
-        return self._entries.maxlen or 0
+        return self._capacity
+
+    @property
+    def bytes(self) -> int:
+        """What the kept entries count against `max_bytes`."""
+        return self._bytes
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def record(self, entry: JournalEntry) -> JournalEntry:
-        numbered = JournalEntry(entry.method, entry.path, entry.query, entry.status, entry.duration_ms, entry.time,
-                                entry.api_key, entry.test_case_id, next(self._numbers))  # replace() is slow
-        self._entries.append(numbered)
-        return numbered
+        entry.seq = self.last_seq = next(self._numbers)
+        entries = self._entries
+        entries.append(entry)
+        self._bytes += entry.size
+        while len(entries) > self._capacity or (self._bytes > self.max_bytes and len(entries) > 1):
+            self._bytes -= entries.popleft().size
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+        return entry
 
-    def newest(self, limit: int | None = None) -> list[JournalEntry]:
-        """Entries newest first, at most `limit` of them."""
-        count = len(self._entries) if limit is None else min(limit, len(self._entries))
-        return [self._entries[-index] for index in range(1, count + 1)]
+    def newest(self, limit: int | None = None, after: int = 0) -> list[JournalEntry]:
+        """Entries newest first, at most `limit` of them, only those numbered above `after`."""
+        found: list[JournalEntry] = []
+        for entry in reversed(self._entries):
+            if entry.seq <= after or (limit is not None and len(found) >= limit):
+                break
+            found.append(entry)
+        return found
+
+    def find(self, seq: int) -> JournalEntry | None:
+        for entry in reversed(self._entries):
+            if entry.seq == seq:
+                return entry
+            if entry.seq < seq:
+                break
+        return None
+
+    async def wait_for_newer(self, after: int, timeout: float, receive: Receive | None = None) -> None:
+        """Return once an entry numbered above `after` is recorded, after `timeout` seconds, or, given
+        the waiting request's `receive`, once its client has gone away."""
+        if self.last_seq > after or self._released:
+            return
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        waiters = [asyncio.ensure_future(self._changed.wait())]
+        if receive is not None:
+            waiters.append(asyncio.ensure_future(_disconnected(receive)))
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    def release_waiters(self) -> None:
+        """End every wait now and any later one at once: the server is stopping, and waits for open requests."""
+        self._released = True
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
 
     def clear(self) -> int:
         """Forget every entry; returns how many there were."""
         removed = len(self._entries)
         self._entries.clear()
+        self._bytes = 0
         return removed
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def mask_api_key(key: str | None) -> str | None:
@@ -77,11 +220,68 @@ def mask_api_key(key: str | None) -> str | None:
     return "****" + (key[-4:] if len(key) > 4 else "")
 
 
+def _cut_text(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + CUT_MARK
+
+
+def _bytes_of(headers: Any) -> int:
+    return sum(map(len, itertools.chain.from_iterable(headers)))
+
+
+def _first_header(headers: RawHeaders, name: bytes) -> bytes | None:
+    return next((value for key, value in headers if key == name), None)
+
+
+def _kept_headers(headers: Any, cut: dict[str, int], side: str) -> tuple[RawHeaders, int]:
+    """The headers as kept (long ones cut, at most MAX_HEADERS), and the bytes of their names and values."""
+    headers = list(headers)
+    kept: RawHeaders = []
+    size = 0
+    for name, value in headers:
+        if len(kept) == MAX_HEADERS:
+            cut[f"{side}.headers"] = len(headers)
+            break
+        if len(name) > MAX_VALUE or len(value) > MAX_VALUE:
+            cut[f"{side}.headers.{name[:MAX_VALUE].decode('latin-1').lower()}"] = len(value)
+            name, value = name[:MAX_VALUE], value[:MAX_VALUE]
+        kept.append((name, value))
+        size += len(name) + len(value)
+    return kept, size
+
+
+def _text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("latin-1")
+
+
+def _shown_body(body: bytes | None, full_size: int | None) -> str | None:
+    if body is None:
+        return None
+    text = body.decode("utf-8", errors="replace")
+    return text + f"{CUT_MARK} ({full_size} bytes in all)" if full_size is not None else text
+
+
+def _shown_headers(headers: RawHeaders, cut: dict[str, int], side: str) -> list[list[str]]:
+    shown = []
+    for raw_name, raw_value in headers:
+        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+        if name.lower() in SECRET_HEADERS:
+            value = mask_api_key(value) or ""
+        full_size = cut.get(f"{side}.headers.{name.lower()}")
+        if full_size is not None:
+            value += f"{CUT_MARK} ({full_size} bytes in all)"
+        shown.append([name, value])
+    return shown
+
+
 class JournalMiddleware:
     """Pure ASGI middleware recording every `/v1/leads*` request into a Journal.
 
     Messages pass through untouched as they come, so streaming and timing are unaffected;
-    the entry is written once the last body chunk has been sent (or the app has failed).
+    the entry is written once the last body chunk has been sent (or the app has failed). Only
+    references to the messages' bytes are kept on the way; the cutting happens once, at the end.
     """
 
     def __init__(self, app: ASGIApp, journal: Journal) -> None:
@@ -95,6 +295,11 @@ class JournalMiddleware:
         started_at = now_ms()
         started = time.perf_counter()
         status: int | None = None
+        response_headers: Any = ()
+        response_chunks: list[bytes] = []
+        sent = 0
+        request_chunks: list[bytes] | None = None
+        received = 0
         recorded = False
 
         def record() -> None:
@@ -102,37 +307,74 @@ class JournalMiddleware:
             if recorded:
                 return
             recorded = True
-            api_key = test_case_id = None
-            for name, value in scope["headers"]:  # the first of each, as a header lookup would give
-                name = name.lower()
-                if name == b"x-api-key":
-                    if api_key is None:
-                        api_key = value.decode("latin-1")
-                elif name == TEST_CASE_HEADER and test_case_id is None:
-                    test_case_id = value.decode("latin-1")
-            self.journal.record(
-                JournalEntry(
-                    method=scope["method"],
-                    path=scope["path"],
-                    query=scope.get("query_string", b"").decode("latin-1"),
-                    status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                    time=format_ms(started_at),
-                    api_key=mask_api_key(api_key),
-                    test_case_id=test_case_id,
-                )
-            )
+            # Only C-level passes over the headers here: the cutting loop runs for oversized ones alone.
+            cut: dict[str, int] = {}
+            request_headers = scope["headers"]
+            request_size = _bytes_of(request_headers)
+            if request_size > MAX_VALUE or len(request_headers) > MAX_HEADERS:
+                request_headers, request_size = _kept_headers(request_headers, cut, "request")
+            response_size = _bytes_of(response_headers)
+            if (response_size > MAX_VALUE or len(response_headers) > MAX_HEADERS
+                    or not isinstance(response_headers, list)):
+                response_headers_kept, response_size = _kept_headers(response_headers, cut, "response")
+            else:
+                response_headers_kept = response_headers
+            path = scope["path"]
+            if len(path) > MAX_VALUE:
+                cut["path"] = len(path)
+                path = _cut_text(path, MAX_VALUE)
+            query = scope.get("query_string", b"")
+            if len(query) > MAX_VALUE:
+                cut["query"] = len(query)
+                query_text = _cut_text(query[:MAX_VALUE + 1].decode("latin-1"), MAX_VALUE)
+            else:
+                query_text = query.decode("latin-1")
+            request_body = None
+            if request_chunks is not None:
+                request_body = request_chunks[0] if len(request_chunks) == 1 else b"".join(request_chunks)
+                if received > MAX_BODY:
+                    cut["request.body"] = received
+            response_body = response_chunks[0] if len(response_chunks) == 1 else b"".join(response_chunks)
+            if sent > MAX_BODY:
+                cut["response.body"] = sent
+            size = (ENTRY_OVERHEAD + request_size + response_size + HEADER_OVERHEAD * (
+                len(request_headers) + len(response_headers_kept)) + len(path) + len(query_text)
+                + len(request_body or b"") + len(response_body))
+            self.journal.record(JournalEntry(
+                scope["method"], path, query_text, status, (time.perf_counter() - started) * 1000, started_at,
+                request_headers, request_body, response_headers_kept, response_body, cut, size,
+            ))
+
+        async def watching_receive() -> Message:
+            nonlocal request_chunks, received
+            message = await receive()
+            if message["type"] == "http.request":
+                chunk = message.get("body", b"")
+                if request_chunks is None:
+                    request_chunks = []
+                if received < MAX_BODY and chunk:
+                    request_chunks.append(chunk[:MAX_BODY - received] if received + len(chunk) > MAX_BODY else chunk)
+                received += len(chunk)
+            return message
 
         async def watching_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
+            nonlocal status, response_headers, sent
+            kind = message["type"]
+            if kind == "http.response.start":
                 status = message["status"]
+                response_headers = message.get("headers", ())
+            elif kind == "http.response.body":
+                chunk = message.get("body", b"")
+                if sent < MAX_BODY and chunk:
+                    response_chunks.append(chunk[:MAX_BODY - sent] if sent + len(chunk) > MAX_BODY else chunk)
+                sent += len(chunk)
             await send(message)
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
+            if kind == "http.response.body" and not message.get("more_body", False):
                 record()
 
         try:
-            await self.app(scope, receive, watching_send)
+            await self.app(scope, receive if scope["method"] in _BODYLESS_METHODS else watching_receive,
+                           watching_send)
         except Exception:
             if status is None:
                 status = 500  # what the server's outermost error handler answers

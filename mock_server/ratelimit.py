@@ -20,6 +20,11 @@ UNLIMITED_PREFIXES = ("/v1/ui", "/v1/openapi.json", "/v1/openapi.yaml")  # the d
 MAX_BUCKETS = 10_000  # past this many windows the oldest is dropped (O(1)): memory stays bounded
 
 
+def key_bucket(user_id: str) -> str:
+    """The bucket of an accepted API key's user (requests without one count per client address)."""
+    return f"user:{user_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     allowed: bool
@@ -65,6 +70,15 @@ class RateLimiter:
         window[1] += 1
         return Decision(True, limit, int(limit - window[1]), reset)
 
+    def exhaust(self, bucket: str) -> Decision:
+        """Spend what is left of the bucket's window (a new one when none is running): the next hit is refused."""
+        now = self.clock()
+        limit, length = self.runtime.rate_limit, self.runtime.rate_window_seconds
+        self.hit(bucket)  # the bucket's current window, opened (and the table kept bounded) as by a request
+        window = self._windows[bucket]
+        window[1] = max(window[1], limit)
+        return Decision(False, limit, 0, max(1, math.ceil(window[0] + length - now)))
+
     def reset(self) -> None:
         self._windows.clear()
 
@@ -88,7 +102,7 @@ class RateLimitMiddleware:
         key = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-api-key"), None)
         user = self.api_keys.user_for(key)
         if user is not None:
-            bucket = f"user:{user}"  # the key as the API reads it (whitespace around it is not part of it)
+            bucket = key_bucket(user)  # the key as the API reads it (whitespace around it is not part of it)
         else:
             client = scope.get("client")
             bucket = f"address:{client[0] if client else 'unknown'}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
-from .api_errors import AlreadyConverted, LeadNotFound, NoUpdates, VersionConflict
+from .api_errors import AlreadyConverted, DatasetNotFound, LeadNotFound, NoUpdates, VersionConflict
 from .timestamps import format_ms, now_ms
 from .user_data import INTEREST_LEVELS, STATUSES, Record, SortKey, UserData  # noqa: F401 - enums re-exported
 
@@ -71,6 +71,7 @@ class LeadStore:
         self._clock = clock
         self._last_ms = 0
         self._users: dict[str, UserData] = {}
+        self._datasets: dict[str, dict[str, Any]] = {}  # name -> users' records, never mutated once saved
         self.revision = 0
         self._load_initial()
 
@@ -93,30 +94,52 @@ class LeadStore:
         }
 
     def dump(self) -> dict[str, Any]:
-        """The whole state as JSON-able data (see `restore`)."""
-        users = {
-            user_id: {
-                "leads": [dict(user.leads[key[1]]) for key in reversed(user.all)],
-                "contacts": [dict(contact) for contact in user.contacts.values()],
-                "clients": [dict(client) for client in user.clients.values()],
-            }
-            for user_id, user in self._users.items()
-        }  # records are flat, so copying each dict is a deep copy
-        return {"format": DUMP_FORMAT, "revision": self.revision, "clock": self._last_ms, "users": users}
+        """The whole state as JSON-able data, saved data sets included (see `restore`)."""
+        return {"format": DUMP_FORMAT, "revision": self.revision, "clock": self._last_ms,
+                "users": self._users_records(), "datasets": dict(self._datasets)}
 
     def restore(self, dump: Mapping[str, Any]) -> None:
-        """Replace the whole state with a `dump()`; ValueError if it is not one."""
+        """Replace the whole state with a `dump()`; ValueError if it is not one.
+
+        A dump without `datasets` leaves the saved data sets as they are.
+        """
         if not isinstance(dump, Mapping) or dump.get("format") != DUMP_FORMAT:
             raise ValueError(f"not a state dump of format {DUMP_FORMAT}")
         try:
-            users: dict[str, UserData] = {}
-            for user_id, records in dump["users"].items():
-                users[user_id] = self._build_user(user_id, records)
+            users = self._build_users(dump["users"])
+            datasets = None
+            if "datasets" in dump:
+                datasets = {}
+                for name, records in dump["datasets"].items():
+                    if not isinstance(name, str):
+                        raise TypeError(f"data set name {name!r} is not a string")
+                    self._build_users(records)  # only to check it
+                    datasets[name] = records
             last_ms = int(dump.get("clock", 0))
         except (KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"malformed state dump: {error!r}") from error
         self._users, self._last_ms = users, max(self._last_ms, last_ms)
+        if datasets is not None:
+            self._datasets = datasets
         self.revision = max(self.revision, int(dump.get("revision", 0))) + 1
+
+    # -- named data sets --------------------------------------------------------------------------
+
+    def save_dataset(self, name: str) -> None:
+        """Keep a copy of every user's data under `name`, replacing a set saved under it before."""
+        self._datasets[name] = self._users_records()
+        self.revision += 1  # the saved sets are part of the persisted state
+
+    def load_dataset(self, name: str) -> None:
+        """Replace every user's data with the set saved under `name`; DatasetNotFound if there is none."""
+        records = self._datasets.get(name)
+        if records is None:
+            raise DatasetNotFound(f"No saved data set named {name!r}")
+        self._users = self._build_users(records)
+        self.revision += 1
+
+    def dataset_names(self) -> list[str]:
+        return sorted(self._datasets)
 
     # -- leads ------------------------------------------------------------------------------------
 
@@ -247,6 +270,20 @@ class LeadStore:
         if lead is None:
             raise LeadNotFound()
         return lead
+
+    def _users_records(self) -> dict[str, Any]:
+        # records are flat, so copying each dict is a deep copy
+        return {
+            user_id: {
+                "leads": [dict(user.leads[key[1]]) for key in reversed(user.all)],
+                "contacts": [dict(contact) for contact in user.contacts.values()],
+                "clients": [dict(client) for client in user.clients.values()],
+            }
+            for user_id, user in self._users.items()
+        }
+
+    def _build_users(self, records: Mapping[str, Any]) -> dict[str, UserData]:
+        return {user_id: self._build_user(user_id, user_records) for user_id, user_records in records.items()}
 
     def _load_initial(self) -> None:
         self._users = {self._owner_id: self._build_user(self._owner_id, self._initial)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import re
 import signal
@@ -22,7 +23,7 @@ def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Pop
         [sys.executable, "-m", "mock_server", "--port", "0", *args], cwd=ROOT, env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    banner = "".join(process.stdout.readline() for _ in range(3))
+    banner = "".join(process.stdout.readline() for _ in range(4))
     match = re.match(r"Leads API mock at (http://127\.0\.0\.1:\d+)/v1\n", banner)
     assert match, banner + process.stderr.read()
     base = match.group(1)
@@ -56,10 +57,11 @@ def test_the_mock_serves_logs_each_request_and_stops_cleanly_on_signals(sig: int
     assert "Traceback" not in err
 
 
-def test_the_banner_names_the_base_url_docs_and_keys() -> None:
+def test_the_banner_names_the_base_url_docs_keys_and_panel() -> None:
     process, base, banner = start("--api-key", "first", "--api-key", "second")
     stop(process, signal.SIGTERM)
     assert f"{base}/v1/ui/" in banner and "first, second (header X-API-Key)" in banner
+    assert f"  panel:    {base}/__mock/ " in banner
 
 
 def test_generate_and_environment_settings_take_effect() -> None:
@@ -95,3 +97,16 @@ def test_a_port_in_use_is_a_clear_error() -> None:
         assert done.returncode == 1 and "cannot listen" in done.stderr and "Traceback" not in done.stderr
     finally:
         stop(process, signal.SIGTERM)
+
+
+def test_an_open_journal_long_poll_does_not_hold_up_stopping() -> None:
+    process, base, _ = start()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        poll = pool.submit(httpx.get, f"{base}/__mock/journal", params={"after": "0", "wait": "30"}, timeout=60)
+        time.sleep(0.5)
+        assert not poll.done()  # the panel's long poll is waiting
+        started = time.monotonic()
+        code, _, err = stop(process, signal.SIGINT)
+        assert time.monotonic() - started < 10  # not the poll's 30 s
+        assert code == 130, err
+        assert poll.result().json()["data"]["entries"] == []  # answered, not cut off

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from typing import Any
 
 import httpx
@@ -14,13 +15,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from mock_server.journal import Journal, JournalEntry, JournalMiddleware, mask_api_key
+from mock_server.journal import CUT_MARK, MAX_BODY, MAX_HEADERS, MAX_VALUE, Journal, JournalEntry, JournalMiddleware
+from mock_server.journal import mask_api_key
 
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
 
 def entry(path: str = "/v1/leads", status: int = 200) -> JournalEntry:
-    return JournalEntry("GET", path, "", status, 1.0, "2026-07-01T00:00:00.000Z", None, None)
+    return JournalEntry("GET", path, "", status, 1.0, 1_782_864_000_000)
 
 
 async def answer(request: Request) -> Response:
@@ -134,7 +136,7 @@ def test_entries_serialise_to_plain_dicts() -> None:
     journal = Journal()
     call(journaled_app(journal), "GET", "/v1/leads")
     assert set(journal.newest()[0].as_dict()) == {
-        "method", "path", "query", "status", "duration_ms", "time", "api_key", "test_case_id", "seq",
+        "method", "path", "query", "status", "duration_ms", "time", "api_key", "test_case_id", "seq", "cut",
     }
 
 
@@ -209,3 +211,140 @@ def test_non_http_scopes_pass_through_untouched() -> None:
     asyncio.run(JournalMiddleware(lifespan_app, journal)({"type": "lifespan"}, no_body, discard))
     assert seen == ["lifespan"]
     assert len(journal) == 0
+
+
+# -- request and response, and the bounds ---------------------------------------------------------
+
+async def echo(request: Request) -> Response:
+    body = await request.body()
+    return Response(body * int(request.query_params.get("times", "1")), media_type="text/plain",
+                    headers={"X-Echo": request.headers.get("x-big", "")[:10]})
+
+
+def echo_app(journal: Journal) -> JournalMiddleware:
+    return JournalMiddleware(Starlette(routes=[Route("/v1/leads", echo, methods=["GET", "POST"])]), journal)
+
+
+def call_raw(app: Any, method: str, path: str, headers: list[tuple[str, str]] | None = None,
+             content: bytes | None = None) -> httpx.Response:
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await client.request(method, path, headers=headers, content=content)
+
+    return asyncio.run(send())
+
+
+def test_request_and_response_headers_and_bodies_are_recorded() -> None:
+    journal = Journal()
+    call_raw(echo_app(journal), "POST", "/v1/leads", [("X-API-Key", "secret-key-9876"), ("X-Big", "hello")],
+             b'{"name": "Jordan"}')
+    entry = journal.newest()[0]
+    detail = entry.detail("http://127.0.0.1:8080/")
+    assert ["x-api-key", "****9876"] in detail["request"]["headers"]
+    assert detail["request"]["body"] == '{"name": "Jordan"}' and detail["request"]["body_read"] is True
+    assert ["x-echo", "hello"] in detail["response"]["headers"]
+    assert detail["response"]["body"] == '{"name": "Jordan"}'
+    assert "-H 'x-api-key: secret-key-9876'" in detail["curl"] and detail["curl"].startswith(
+        "curl -i -X POST http://127.0.0.1:8080/v1/leads ")
+    assert detail["cut"] == [] and detail["curl_is_exact"] is True
+
+
+def test_long_values_are_cut_and_marked_as_cut() -> None:
+    journal = Journal()
+    app = echo_app(journal)
+    long_query = "q=" + "x" * 30_000
+    call_raw(app, "POST", f"/v1/leads?times=3&{long_query}",
+             [("X-Big", "y" * 1_000_000), ("X-Schemathesis-TestCaseId", "c" * 5_000)], b"z" * 40_000)
+    entry = journal.newest()[0]
+    assert len(entry.query) <= MAX_VALUE + len(CUT_MARK) and entry.query.endswith(CUT_MARK)
+    assert entry.test_case_id is not None and entry.test_case_id.endswith(CUT_MARK)
+    assert len(entry.test_case_id) <= 128 + len(CUT_MARK)
+    assert all(len(value) <= MAX_VALUE for _, value in entry.request_headers)
+    assert len(entry.request_body or b"") == MAX_BODY and len(entry.response_body) == MAX_BODY
+    assert entry.cut == {"query": len(long_query) + len("times=3&"), "request.headers.x-big": 1_000_000,
+                         "request.headers.x-schemathesis-testcaseid": 5_000, "request.body": 40_000,
+                         "response.body": 120_000}
+    summary = entry.as_dict()
+    assert summary["cut"] == sorted([*entry.cut, "test_case_id"])
+    detail = entry.detail("http://testserver/")
+    assert dict(detail["request"]["headers"])["x-big"].endswith(f"{CUT_MARK} (1000000 bytes in all)")
+    assert detail["response"]["body"].endswith(f"{CUT_MARK} (120000 bytes in all)")
+    assert detail["curl_is_exact"] is False
+
+
+def test_a_flood_of_headers_keeps_only_the_first_ones() -> None:
+    journal = Journal()
+    call_raw(echo_app(journal), "GET", "/v1/leads", [(f"X-H{number}", "v") for number in range(500)])
+    entry = journal.newest()[0]
+    assert len(entry.request_headers) == MAX_HEADERS and "request.headers" in entry.cut
+
+
+def test_the_journal_is_bounded_in_bytes_dropping_the_oldest_entries() -> None:
+    journal = Journal(capacity=500, max_bytes=200_000)
+    app = echo_app(journal)
+    for number in range(60):  # each: a 1 MB header, cut to 2 KB, and 16 KB bodies each way
+        call_raw(app, "POST", f"/v1/leads?n={number}", [("X-Big", "y" * 1_000_000)], b"b" * 20_000)
+    assert journal.bytes <= journal.max_bytes
+    assert 3 <= len(journal) < 60
+    assert journal.newest()[0].query == "n=59"
+    assert journal.bytes == sum(entry.size for entry in journal.newest())
+    kept = sum(len(entry.request_body or b"") + len(entry.response_body) + sum(len(n) + len(v) for n, v in
+               entry.request_headers) for entry in journal.newest())
+    assert kept <= journal.max_bytes  # what is counted covers at least what is kept
+
+
+def test_one_entry_bigger_than_the_byte_bound_is_still_kept_alone() -> None:
+    journal = Journal(max_bytes=1_000)
+    call_raw(echo_app(journal), "POST", "/v1/leads", None, b"b" * 10_000)
+    call_raw(echo_app(journal), "POST", "/v1/leads?second", None, b"b" * 10_000)
+    assert [entry.query for entry in journal.newest()] == ["second"]
+
+
+def test_the_default_journal_holds_at_most_8_mib() -> None:
+    assert Journal().max_bytes == 8 * 1024 * 1024
+    with pytest.raises(ValueError):
+        Journal(max_bytes=0)
+
+
+def test_find_returns_an_entry_by_number_while_it_is_kept() -> None:
+    journal = Journal(capacity=2)
+    for number in range(3):
+        journal.record(entry(f"/v1/leads/{number}"))
+    assert journal.find(1) is None
+    assert (found := journal.find(2)) is not None and found.path == "/v1/leads/1"
+    assert journal.find(4) is None
+
+
+def test_waiting_for_newer_entries_returns_at_the_next_record_or_the_timeout() -> None:
+    journal = Journal()
+
+    async def scenario() -> tuple[float, float]:
+        started = time.monotonic()
+        await journal.wait_for_newer(0, 0.2)  # nothing recorded: the timeout
+        timed_out = time.monotonic() - started
+        waiter = asyncio.create_task(journal.wait_for_newer(0, 20))
+        await asyncio.sleep(0.05)
+        assert not waiter.done()
+        started = time.monotonic()
+        journal.record(entry())
+        await asyncio.wait_for(waiter, 5)
+        return timed_out, time.monotonic() - started
+
+    timed_out, woke = asyncio.run(scenario())
+    assert timed_out >= 0.2 and woke < 1
+
+
+def test_released_waiters_return_at_once_and_later_waits_do_not_wait() -> None:
+    journal = Journal()
+
+    async def scenario() -> float:
+        waiter = asyncio.create_task(journal.wait_for_newer(0, 20))
+        await asyncio.sleep(0.05)
+        journal.release_waiters()
+        await asyncio.wait_for(waiter, 5)
+        started = time.monotonic()
+        await journal.wait_for_newer(0, 20)
+        return time.monotonic() - started
+
+    assert asyncio.run(scenario()) < 1
