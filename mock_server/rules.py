@@ -115,10 +115,12 @@ class Rule:
 
     def _check_string(self, value: str) -> Normalised:
         name = self.name
-        if self.min_length is not None and len(value) < self.min_length:
+        # Text stored trimmed is measured trimmed: a padded name that trims to 255 characters is accepted.
+        length = len(value.strip(JS_WHITESPACE)) if self.trim else len(value)
+        if self.min_length is not None and length < self.min_length:
             return value, f"{name} must not be empty" if self.min_length == 1 else \
                 f"{name} must be at least {self.min_length} characters"
-        if self.max_length is not None and len(value) > self.max_length:
+        if self.max_length is not None and length > self.max_length:
             return value, f"{name} must be at most {self.max_length} characters"
         if self.format == "uuid" and not _UUID.fullmatch(value):
             return value, f"{name} must be a UUID"
