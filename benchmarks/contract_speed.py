@@ -1,6 +1,6 @@
 """How long `leads-contract` takes against the local mock, where the time goes, and how many requests it sends.
 
-    python benchmarks/contract_speed.py [--skip-default] [--skip-quick]
+    python benchmarks/contract_speed.py [--skip-default] [--skip-quick] [--distance-ms 20] [--only-distance]
 
 For the default run and `--quick`:
 1. `leads-contract` as users start it (the mock in the suite's own process): wall time only.
@@ -8,6 +8,8 @@ For the default run and `--quick`:
    per test module (from the JUnit file), requests the server answered, requests per second,
    and the share of the wall time the server spent answering (the rest is the suite: data
    generation, checks, pytest, HTTP client).
+3. At a distance: the mock with `--latency MS-MS` (every answer MS later, as from a server that
+   far away), the default run and `--quick`, on one worker and on the default four.
 Every run is bounded by a timeout; prints only.
 """
 from __future__ import annotations
@@ -101,15 +103,32 @@ def measure(label: str, extra: list[str]) -> None:
     print(f"server busy: {clock.busy_seconds:.1f} s = {share:.0%} of the wall time; the suite: {1 - share:.0%}")
 
 
+def measure_at_a_distance(latency_ms: int, runs: list[tuple[str, list[str]]]) -> None:
+    print(f"\n== at a distance: every answer {latency_ms} ms late ==")
+    settings = load_settings(["--api-key", LOCAL_KEY, "--api-key", LOCAL_KEY_2, "--rate-limit", "1000000/minute",
+                              "--latency", f"{latency_ms}-{latency_ms}"], env={})
+    with serve_in_thread(create_app(settings)) as url:
+        for label, extra in runs:
+            for workers in ("1", "4"):
+                wall, status = run_cli("--base-url", url + "/v1", "--api-key", LOCAL_KEY, "--api-key-2", LOCAL_KEY_2,
+                                       "--workers", workers, *extra)
+                print(f"  {label:<12} --workers {workers}: {wall:6.1f} s wall, exit {status}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-default", action="store_true")
     parser.add_argument("--skip-quick", action="store_true")
+    parser.add_argument("--distance-ms", type=int, default=20, help="latency of the far-away mock (0: skip)")
+    parser.add_argument("--only-distance", action="store_true", help="only the runs at a distance")
     args = parser.parse_args()
-    if not args.skip_quick:
-        measure("quick run", ["--quick"])
-    if not args.skip_default:
-        measure("default run", [])
+    runs = [(label, extra) for label, extra, skip in (("quick run", ["--quick"], args.skip_quick),
+                                                      ("default run", [], args.skip_default)) if not skip]
+    if not args.only_distance:
+        for label, extra in runs:
+            measure(label, extra)
+    if args.distance_ms > 0:
+        measure_at_a_distance(args.distance_ms, runs)
 
 
 if __name__ == "__main__":

@@ -102,7 +102,7 @@ def test_a_journal_entry_opens_into_request_response_and_a_curl_line(api: ApiCli
     assert json.loads(entry["request"]["body"]) == {"name": "Jordan Lee"}
     assert dict(entry["response"]["headers"])["content-type"] == "application/json"
     assert json.loads(entry["response"]["body"])["data"]["id"] == created.json()["data"]["id"]
-    assert entry["curl"] == ("curl -i -X POST http://testserver/v1/leads -H 'accept: */*' -H 'prefer: delay=1' "
+    assert entry["curl"] == ("curl -i -X POST http://localhost/v1/leads -H 'accept: */*' -H 'prefer: delay=1' "
                              "-H 'x-api-key: leads-mock-key' -H 'content-type: application/json' "
                              "--data-raw '{\"name\":\"Jordan Lee\"}'")
     assert entry["curl_is_exact"] is True
