@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,17 +35,36 @@ class Decision:
         return headers
 
 
-class RateLimiter:
-    """Windows start at a bucket's first request; limits are read from `Runtime` on every hit."""
+class SharedWindows(Protocol):
+    """Windows kept outside the process (in the store's database), so that several processes share them."""
 
-    def __init__(self, runtime: Runtime, clock: Callable[[], float] = time.monotonic) -> None:
+    def hit_window(self, bucket: str, length: int, limit: int) -> tuple[int, bool, float] | None:
+        """(requests counted, whether this one was refused, seconds left); None when unreachable."""
+
+    def reset_windows(self) -> None: ...
+
+
+class RateLimiter:
+    """Windows start at a bucket's first request; limits are read from `Runtime` on every hit.
+
+    With `shared`, windows are counted there; this process's own count stands in while it fails.
+    """
+
+    def __init__(self, runtime: Runtime, clock: Callable[[], float] = time.monotonic,
+                 shared: SharedWindows | None = None) -> None:
         self.runtime = runtime
         self.clock = clock
+        self.shared = shared
         self._windows: dict[str, list[float]] = {}  # bucket -> [window start, requests counted]
 
     def hit(self, bucket: str) -> Decision:
-        now = self.clock()
         limit, length = self.runtime.rate_limit, self.runtime.rate_window_seconds
+        counted = self.shared.hit_window(bucket, length, limit) if self.shared is not None else None
+        if counted is not None:
+            hits, refused, seconds_left = counted
+            reset = max(1, math.ceil(seconds_left))
+            return Decision(False, limit, 0, reset) if refused else Decision(True, limit, max(0, limit - hits), reset)
+        now = self.clock()
         window = self._windows.get(bucket)
         if window is None or now >= window[0] + length:
             if len(self._windows) >= _PURGE_AT:
@@ -58,6 +78,8 @@ class RateLimiter:
 
     def reset(self) -> None:
         self._windows.clear()
+        if self.shared is not None:
+            self.shared.reset_windows()
 
     def _purge(self, now: float, length: int) -> None:
         self._windows = {bucket: w for bucket, w in self._windows.items() if now < w[0] + length}

@@ -9,7 +9,8 @@ import pytest
 
 from mock_server.api_errors import AlreadyConverted, LeadNotFound, NoUpdates, VersionConflict
 from mock_server.sample_data import default_dataset, generate_dataset
-from mock_server.store import INTEREST_LEVELS, STATUSES, LeadStore, Position, price_range, user_id_for
+from mock_server.store import INTEREST_LEVELS, STATUSES, Position, price_range, user_id_for
+from mock_server.store import MemoryStore as LeadStore
 
 OWNER, OTHER = user_id_for("owner-key"), user_id_for("other-key")
 
