@@ -1,8 +1,8 @@
 """What the SQLite and PostgreSQL stores share: the tables, the queries and the rules, in one place.
 
 A lead is a row of the columns that lists order and filter by, plus `doc`, its JSON text, which a
-get returns as it is. Counters per (user, status, interest level), kept by triggers in the same
-transaction as the change, give totals and stats without counting rows. Subclasses say how to
+get returns as it is. Counters per (user, status, interest level), moved in the same transaction
+as the change, give totals and stats without counting rows. Subclasses say how to
 open a transaction and a cursor; SQL is written with `?` placeholders.
 """
 
@@ -23,6 +23,7 @@ from .base import (DUMP_FORMAT, INTEREST_LEVELS, STATUSES, LeadPage, Position, R
 Cursor = Any  # a DB-API cursor: sqlite3.Cursor or psycopg.Cursor
 Loader = Callable[[], Mapping[str, Any]]
 _ORDER = "ORDER BY created_at DESC, id DESC"
+_NO_TEXT, _NO_COUNT = "CAST(NULL AS TEXT)", "CAST(NULL AS INTEGER)"  # typed, for PostgreSQL's UNION
 _WIPE = ("DELETE FROM clients", "DELETE FROM contacts", "DELETE FROM leads", "DELETE FROM lead_counts")
 
 
@@ -95,14 +96,14 @@ class SqlStore:
             where, params = where + " AND status = ?", [*params, status]
         if interest_level:
             where, params = where + " AND interest_level = ?", [*params, interest_level]
-        counts_sql = "SELECT 0, status, interest_level, n, NULL FROM lead_counts WHERE user_id = ?"
+        counts_sql = f"SELECT 0, status, interest_level, n, {_NO_TEXT} FROM lead_counts WHERE user_id = ?"
         with self._read() as cursor:
             if position is not None and position.key is not None and not position.before:
                 # next page: the leads older than the key, and how many are ahead of it (itself included)
                 rows = cursor.execute(self._sql(
-                    f"{counts_sql} UNION ALL SELECT 1, NULL, NULL, count(*), NULL FROM leads WHERE {where} "
+                    f"{counts_sql} UNION ALL SELECT 1, {_NO_TEXT}, {_NO_TEXT}, count(*), {_NO_TEXT} FROM leads WHERE {where} "
                     f"AND (created_at, id) >= (?, ?) UNION ALL "
-                    f"SELECT * FROM (SELECT 2, NULL, NULL, NULL, doc FROM leads WHERE {where} "
+                    f"SELECT * FROM (SELECT 2, {_NO_TEXT}, {_NO_TEXT}, {_NO_COUNT}, doc FROM leads WHERE {where} "
                     f"AND (created_at, id) < (?, ?) {_ORDER} LIMIT ?) AS page"),
                     [user_id, *params, *position.key, *params, *position.key, limit]).fetchall()
                 total, stats = _stats(rows, status, interest_level)
@@ -119,7 +120,7 @@ class SqlStore:
                                                [*params, *position.key]).fetchone()[0]
                     offset = page_offset(position, total, limit, ahead)
                 rows = cursor.execute(self._sql(
-                    f"{counts_sql} UNION ALL SELECT * FROM (SELECT 2, NULL, NULL, NULL, doc FROM leads "
+                    f"{counts_sql} UNION ALL SELECT * FROM (SELECT 2, {_NO_TEXT}, {_NO_TEXT}, {_NO_COUNT}, doc FROM leads "
                     f"WHERE {where} {_ORDER} LIMIT ? OFFSET ?) AS page"),
                     [user_id, *params, limit, offset]).fetchall()
                 total, stats = _stats(rows, status, interest_level)
@@ -144,6 +145,7 @@ class SqlStore:
         lead = new_lead(user_id, fields, self._tick())
         with self._write() as cursor:
             cursor.execute(self._sql(_INSERT_LEAD), _lead_row(lead))
+            self._recount(cursor, user_id, {(lead["status"], lead["interest_level"]): 1})
         self.revision += 1
         return lead
 
@@ -154,7 +156,7 @@ class SqlStore:
             lead = self.get(user_id, lead_id)
             if version is not None and version != lead["version"]:
                 raise VersionConflict(current=lead["version"], attempted=version)
-            seen = lead["version"]
+            seen, was = lead["version"], (lead["status"], lead["interest_level"])
             lead.update(changes)
             lead["version"] = seen + 1
             lead["updated_at"] = self._tick()
@@ -165,6 +167,8 @@ class SqlStore:
                     "WHERE user_id = ? AND id = ? AND version = ?"),
                     [lead["status"], lead["interest_level"], lead["version"], json_text(lead), user_id,
                      lead["id"], seen]).rowcount
+                if changed:
+                    self._recount(cursor, user_id, _moved(was, (lead["status"], lead["interest_level"])))
             if changed:
                 self.revision += 1
                 return lead
@@ -172,10 +176,11 @@ class SqlStore:
 
     def delete(self, user_id: str, lead_id: str) -> None:
         with self._write() as cursor:
-            deleted = cursor.execute(self._sql("DELETE FROM leads WHERE user_id = ? AND id = ?"),
-                                     [user_id, lead_id.lower()]).rowcount
-        if not deleted:
-            raise LeadNotFound()
+            deleted = cursor.execute(self._sql("DELETE FROM leads WHERE user_id = ? AND id = ? "
+                                               "RETURNING status, interest_level"), [user_id, lead_id.lower()]).fetchone()
+            if deleted is None:
+                raise LeadNotFound()
+            self._recount(cursor, user_id, {(deleted[0], deleted[1]): -1})
         self.revision += 1
 
     def convert(self, user_id: str, lead_id: str, client_type: str = "buyer") -> dict[str, Any]:
@@ -205,10 +210,12 @@ class SqlStore:
                       "status": "active", "price_range_min": low, "price_range_max": high, "created_at": now}
             # clients.lead_id is unique: a second client for one lead cannot be committed by anyone
             cursor.execute(self._sql(_INSERT_CLIENT), _client_row(user_id, client, lead["id"]))
+            was = (lead["status"], lead["interest_level"])
             lead.update(status="converted", converted_to_client_id=client["id"], version=lead["version"] + 1,
                         updated_at=now)
             cursor.execute(self._sql("UPDATE leads SET status = ?, version = ?, doc = ? WHERE user_id = ? AND id = ?"),
                            ["converted", lead["version"], json_text(lead), user_id, lead["id"]])
+            self._recount(cursor, user_id, _moved(was, ("converted", lead["interest_level"])))
         self.revision += 1
         return conversion_answer(lead["id"], client, contact_id)
 
@@ -236,6 +243,8 @@ class SqlStore:
     _placeholder = "?"
     _for_update = ""
     _wipe: tuple[str, ...] = _WIPE
+    _drop_indexes: tuple[str, ...] = ()
+    _create_indexes: tuple[str, ...] = ()
     _upsert_dataset = "INSERT INTO datasets (name, state) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET state = excluded.state"
 
     def _sql(self, text: str) -> str:
@@ -246,17 +255,38 @@ class SqlStore:
         self._last_ms = max(self._clock(), self._last_ms + 1)
         return format_ms(self._last_ms)
 
+    def _recount(self, cursor: Cursor, user_id: str, deltas: Mapping[tuple[str, str], int]) -> None:
+        """Move the counters in the same transaction as the change; in one order, so that two
+        transactions never wait for each other's counter rows (a deadlock)."""
+        for (status, interest), delta in sorted(deltas.items()):
+            if delta:
+                cursor.execute(self._sql(
+                    "INSERT INTO lead_counts (user_id, status, interest_level, n) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (user_id, status, interest_level) DO UPDATE SET n = lead_counts.n + excluded.n"),
+                    [user_id, status, interest, delta])
+
     def _replace_all(self, cursor: Cursor, users: list[tuple[list[list[Any]], list[list[Any]], list[list[Any]]]]) -> None:
+        """Everything replaced in the caller's transaction; indexes are built after the rows (much faster)."""
         for statement in self._wipe:
             cursor.execute(statement)
+        for statement in self._drop_indexes:
+            cursor.execute(statement)
+        counts: dict[tuple[str, str, str], int] = {}
         for leads, contacts, clients in users:
-            self._insert_many(cursor, _INSERT_LEAD, leads)
-            self._insert_many(cursor, _INSERT_CONTACT, contacts)
-            self._insert_many(cursor, _INSERT_CLIENT, clients)
+            for row in leads:
+                counts[(row[0], row[3], row[4])] = counts.get((row[0], row[3], row[4]), 0) + 1
+            self._insert_many(cursor, "leads", _LEAD_COLUMNS, sorted(leads, key=lambda row: (row[0], row[1])))
+            self._insert_many(cursor, "contacts", _CONTACT_COLUMNS, contacts)
+            self._insert_many(cursor, "clients", _CLIENT_COLUMNS, clients)
+        self._insert_many(cursor, "lead_counts", ("user_id", "status", "interest_level", "n"),
+                          [[*key, n] for key, n in counts.items()])
+        for statement in self._create_indexes:
+            cursor.execute(statement)
 
-    def _insert_many(self, cursor: Cursor, statement: str, rows: list[list[Any]]) -> None:
+    def _insert_many(self, cursor: Cursor, table: str, columns: tuple[str, ...], rows: list[list[Any]]) -> None:
         if rows:
-            cursor.executemany(self._sql(statement), rows)
+            cursor.executemany(self._sql(f"INSERT INTO {table} ({', '.join(columns)}) "
+                                         f"VALUES ({', '.join('?' * len(columns))})"), rows)
 
     def _records_of(self, cursor: Cursor, user_id: str) -> dict[str, list[Record]]:
         def docs(statement: str) -> list[Record]:
@@ -280,10 +310,25 @@ class SqlStore:
         return parse_datetime(newest) or 0 if newest else 0
 
 
-_INSERT_LEAD = ("INSERT INTO leads (user_id, id, created_at, status, interest_level, version, doc) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)")
-_INSERT_CONTACT = "INSERT INTO contacts (user_id, id, email_key, doc) VALUES (?, ?, ?, ?)"
-_INSERT_CLIENT = "INSERT INTO clients (user_id, id, lead_id, doc) VALUES (?, ?, ?, ?)"
+_LEAD_COLUMNS = ("user_id", "id", "created_at", "status", "interest_level", "version", "doc")
+_CONTACT_COLUMNS = ("user_id", "id", "email_key", "doc")
+_CLIENT_COLUMNS = ("user_id", "id", "lead_id", "doc")
+_INSERT_LEAD = f"INSERT INTO leads ({', '.join(_LEAD_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_INSERT_CONTACT = f"INSERT INTO contacts ({', '.join(_CONTACT_COLUMNS)}) VALUES (?, ?, ?, ?)"
+_INSERT_CLIENT = f"INSERT INTO clients ({', '.join(_CLIENT_COLUMNS)}) VALUES (?, ?, ?, ?)"
+# The indexes on leads (both backends): the list's order, under each combination of its filters
+LEAD_INDEXES = {
+    "leads_by_created": "(user_id, created_at, id)",
+    "leads_by_status": "(user_id, status, created_at, id)",
+    "leads_by_interest": "(user_id, interest_level, created_at, id)",
+    "leads_by_status_interest": "(user_id, status, interest_level, created_at, id)",
+}
+CREATE_LEAD_INDEXES = tuple(f"CREATE INDEX {name} ON leads {columns}" for name, columns in LEAD_INDEXES.items())
+DROP_LEAD_INDEXES = tuple(f"DROP INDEX IF EXISTS {name}" for name in LEAD_INDEXES)
+
+
+def _moved(was: tuple[str, str], now: tuple[str, str]) -> dict[tuple[str, str], int]:
+    return {} if was == now else {was: -1, now: 1}
 
 
 def _lead_row(lead: Record) -> list[Any]:

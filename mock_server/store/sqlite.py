@@ -18,7 +18,7 @@ from typing import Any
 
 from ..timestamps import now_ms
 from .json_state import StateFileError, check_usable, read_json_state
-from .sql import Cursor, Loader, SqlStore
+from .sql import CREATE_LEAD_INDEXES, DROP_LEAD_INDEXES, Cursor, Loader, SqlStore
 
 logger = logging.getLogger(__name__)
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -27,12 +27,8 @@ SCHEMA = """
 CREATE TABLE leads (
     user_id TEXT NOT NULL, id TEXT NOT NULL, created_at TEXT NOT NULL, status TEXT NOT NULL,
     interest_level TEXT NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL,
-    PRIMARY KEY (user_id, id)
-) WITHOUT ROWID;
-CREATE INDEX leads_by_created ON leads (user_id, created_at, id);
-CREATE INDEX leads_by_status ON leads (user_id, status, created_at, id);
-CREATE INDEX leads_by_interest ON leads (user_id, interest_level, created_at, id);
-CREATE INDEX leads_by_status_interest ON leads (user_id, status, interest_level, created_at, id);
+    UNIQUE (user_id, id)
+);
 CREATE TABLE contacts (seq INTEGER PRIMARY KEY, user_id TEXT NOT NULL, id TEXT NOT NULL, email_key TEXT,
                        doc TEXT NOT NULL);
 CREATE INDEX contacts_by_user ON contacts (user_id, seq);
@@ -44,26 +40,14 @@ CREATE TABLE lead_counts (user_id TEXT NOT NULL, status TEXT NOT NULL, interest_
                           n INTEGER NOT NULL, PRIMARY KEY (user_id, status, interest_level)) WITHOUT ROWID;
 CREATE TABLE datasets (name TEXT PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TRIGGER leads_counted AFTER INSERT ON leads BEGIN
-    INSERT INTO lead_counts VALUES (new.user_id, new.status, new.interest_level, 1)
-        ON CONFLICT (user_id, status, interest_level) DO UPDATE SET n = n + 1;
-END;
-CREATE TRIGGER leads_uncounted AFTER DELETE ON leads BEGIN
-    UPDATE lead_counts SET n = n - 1
-        WHERE user_id = old.user_id AND status = old.status AND interest_level = old.interest_level;
-END;
-CREATE TRIGGER leads_recounted AFTER UPDATE OF status, interest_level ON leads
-WHEN old.status IS NOT new.status OR old.interest_level IS NOT new.interest_level BEGIN
-    UPDATE lead_counts SET n = n - 1
-        WHERE user_id = old.user_id AND status = old.status AND interest_level = old.interest_level;
-    INSERT INTO lead_counts VALUES (new.user_id, new.status, new.interest_level, 1)
-        ON CONFLICT (user_id, status, interest_level) DO UPDATE SET n = n + 1;
-END;
 """
 
 
 class SqliteStore(SqlStore):
     """The store in the SQLite database at `path`, created (with the initial data) when missing."""
+
+    _drop_indexes = DROP_LEAD_INDEXES
+    _create_indexes = CREATE_LEAD_INDEXES
 
     def __init__(self, path: str | os.PathLike[str], initial: Loader, owner_id: str,
                  clock: Callable[[], int] = now_ms) -> None:
@@ -168,7 +152,7 @@ class SqliteStore(SqlStore):
                                  f"{SCHEMA_VERSION}; upgrade the mock or delete the file")
         if version < 1:
             with self._write() as cursor:
-                for statement in _statements(SCHEMA):
+                for statement in (*_statements(SCHEMA), *CREATE_LEAD_INDEXES):
                     cursor.execute(statement)
                 cursor.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
