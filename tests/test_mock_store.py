@@ -311,3 +311,8 @@ def test_loading_an_unknown_data_set_is_a_404_domain_error_and_changes_nothing(s
     assert isinstance(caught.value, KeyError) and caught.value.status == 404 and "nope" in caught.value.message
     assert store.inspect("owner-key") == before
 
+
+
+def test_a_page_number_far_past_the_end_is_an_empty_page_not_an_error(store: LeadStore) -> None:
+    page = store.list_leads(OWNER, status=None, interest_level=None, limit=100, page=10**40)
+    assert page.leads == [] and page.total == 34 and page.offset == (10**40 - 1) * 100

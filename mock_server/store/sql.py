@@ -23,6 +23,7 @@ from .base import (DUMP_FORMAT, INTEREST_LEVELS, STATUSES, LeadPage, Position, R
 Cursor = Any  # a DB-API cursor: sqlite3.Cursor or psycopg.Cursor
 Loader = Callable[[], Mapping[str, Any]]
 _ORDER = "ORDER BY created_at DESC, id DESC"
+_FAR_PAST_THE_END = 2**62  # an OFFSET beyond any table, within SQL's 64-bit integers (pages may be huge)
 _NO_TEXT, _NO_COUNT = "CAST(NULL AS TEXT)", "CAST(NULL AS INTEGER)"  # typed, for PostgreSQL's UNION
 _WIPE = ("DELETE FROM clients", "DELETE FROM contacts", "DELETE FROM leads", "DELETE FROM lead_counts")
 
@@ -122,7 +123,7 @@ class SqlStore:
                 rows = cursor.execute(self._sql(
                     f"{counts_sql} UNION ALL SELECT * FROM (SELECT 2, {_NO_TEXT}, {_NO_TEXT}, {_NO_COUNT}, doc FROM leads "
                     f"WHERE {where} {_ORDER} LIMIT ? OFFSET ?) AS page"),
-                    [user_id, *params, limit, offset]).fetchall()
+                    [user_id, *params, limit, min(offset, _FAR_PAST_THE_END)]).fetchall()
                 total, stats = _stats(rows, status, interest_level)
         texts = [row[4] for row in rows if row[0] == 2]
         return LeadPage(leads=[json.loads(text) for text in texts], offset=offset, total=total, stats=stats,
