@@ -53,10 +53,10 @@ class Cluster:
     def url_of(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
-    def start(self) -> None:
-        # fsync off: a test cluster lives as long as a test session; durability is SQLite's test
+    def start(self, fsync: bool = False) -> None:
+        """Without `fsync` (tests: the cluster lives as long as a session) commits skip the disk flush."""
         options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.directory} "
-                   "-c fsync=off -c max_connections=200 -c log_min_messages=fatal")
+                   f"-c fsync={'on' if fsync else 'off'} -c max_connections=200 -c log_min_messages=fatal")
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.directory / "server.log"),
                   "-w", "-t", "60", "start")
 
