@@ -200,3 +200,15 @@ def test_a_database_that_goes_away_gives_500_naming_it_and_the_mock_recovers_whe
         with contextlib.suppress(RuntimeError):  # already down when the test failed during the outage
             cluster.stop("immediate")
         cluster.remove()
+
+
+def test_an_unreachable_database_at_start_up_is_one_line_naming_it_without_its_password() -> None:
+    from postgres import free_port
+
+    port = free_port()
+    done = subprocess.run([sys.executable, "-m", "mock_server", "--port", "0", "--database-url",
+                           f"postgresql://mock:hunter2@127.0.0.1:{port}/leads"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert f"postgresql://127.0.0.1:{port}/leads" in done.stderr and "hunter2" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
