@@ -106,11 +106,15 @@ def wrk(url: str, seconds: int, connections: int, script: str | None = None) -> 
         if script:
             lua.write(script)
             command += ["-s", lua.name]
-    output = subprocess.run(command + [url], capture_output=True, text=True, timeout=seconds + 30).stdout
+    done = subprocess.run(command + [url], capture_output=True, text=True, timeout=seconds + 30)
+    output = done.stdout
     os.unlink(lua.name)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    p50 = to_ms(re.search(r"50%\s+(\S+)", output).group(1))
-    p99 = to_ms(re.search(r"99%\s+(\S+)", output).group(1))
+    try:
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+        p50 = to_ms(re.search(r"^\s*50%\s+(\S+)", output, re.M).group(1))
+        p99 = to_ms(re.search(r"^\s*99%\s+(\S+)", output, re.M).group(1))
+    except (AttributeError, ValueError) as error:
+        raise RuntimeError(f"unreadable wrk output for {url}:\n{output}\n{done.stderr}") from error
     if re.search(r"Non-2xx or 3xx responses", output):
         raise RuntimeError(f"errors while benchmarking {url}:\n{output}")
     return Result(rps, p50, p99)
@@ -155,14 +159,21 @@ def wrk_all(urls: list[str], seconds: int, connections: int, script: str | None 
     """One wrk per URL (one per server process) at the same time, the connections shared out:
     requests/s summed, the slowest p50 and p99."""
     results: list[Result] = []
-    threads = [Thread(target=lambda url=url: results.append(wrk(url, seconds, max(1, connections // len(urls)),
-                                                               script))) for url in urls]
+    failures: list[Exception] = []
+
+    def run(url: str) -> None:
+        try:
+            results.append(wrk(url, seconds, max(1, connections // len(urls)), script))
+        except Exception as error:  # reported below, from the main thread
+            failures.append(error)
+
+    threads = [Thread(target=run, args=(url,)) for url in urls]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    if len(results) != len(urls):
-        raise RuntimeError(f"a wrk run failed against one of {urls}")
+    if failures:
+        raise failures[0]
     return Result(sum(r.requests_per_second for r in results), max(r.p50_ms for r in results),
                   max(r.p99_ms for r in results))
 
