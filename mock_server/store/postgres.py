@@ -48,8 +48,9 @@ CREATE TABLE lead_counts (user_id text NOT NULL, status text NOT NULL, interest_
                           n integer NOT NULL, PRIMARY KEY (user_id, status, interest_level));
 CREATE TABLE datasets (name text PRIMARY KEY, state text NOT NULL);
 CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
-CREATE TABLE rate_windows (bucket text PRIMARY KEY, started double precision NOT NULL,
-                           hits integer NOT NULL, refused boolean NOT NULL);
+-- UNLOGGED: a hit commits without waiting for the disk (a crash of the server clears the windows)
+CREATE UNLOGGED TABLE rate_windows (bucket text PRIMARY KEY, started double precision NOT NULL,
+                                    hits integer NOT NULL, refused boolean NOT NULL);
 """ + "".join(f"{statement};\n" for statement in CREATE_LEAD_INDEXES)
 MIGRATIONS: list[tuple[int, str]] = [(1, _SCHEMA_1)]  # (version, script): append, never edit a shipped one
 SCHEMA_VERSION = MIGRATIONS[-1][0]
