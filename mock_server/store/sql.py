@@ -22,6 +22,7 @@ from .base import (DUMP_FORMAT, INTEREST_LEVELS, STATUSES, LeadPage, Position, R
 
 Cursor = Any  # a DB-API cursor: sqlite3.Cursor or psycopg.Cursor
 Loader = Callable[[], Mapping[str, Any]]
+UserRows = tuple[list[list[Any]], list[list[Any]], list[list[Any]]]  # one user's lead, contact and client rows
 _ORDER = "ORDER BY created_at DESC, id DESC"
 _FAR_PAST_THE_END = 2**62  # an OFFSET beyond any table, within SQL's 64-bit integers (pages may be huge)
 _NO_TEXT, _NO_COUNT = "CAST(NULL AS TEXT)", "CAST(NULL AS INTEGER)"  # typed, for PostgreSQL's UNION
@@ -102,8 +103,8 @@ class SqlStore:
             if position is not None and position.key is not None and not position.before:
                 # next page: the leads older than the key, and how many are ahead of it (itself included)
                 rows = cursor.execute(self._sql(
-                    f"{counts_sql} UNION ALL SELECT 1, {_NO_TEXT}, {_NO_TEXT}, count(*), {_NO_TEXT} FROM leads WHERE {where} "
-                    f"AND (created_at, id) >= (?, ?) UNION ALL "
+                    f"{counts_sql} UNION ALL SELECT 1, {_NO_TEXT}, {_NO_TEXT}, count(*), {_NO_TEXT} "
+                    f"FROM leads WHERE {where} AND (created_at, id) >= (?, ?) UNION ALL "
                     f"SELECT * FROM (SELECT 2, {_NO_TEXT}, {_NO_TEXT}, {_NO_COUNT}, doc FROM leads WHERE {where} "
                     f"AND (created_at, id) < (?, ?) {_ORDER} LIMIT ?) AS page"),
                     [user_id, *params, *position.key, *params, *position.key, limit]).fetchall()
@@ -121,8 +122,8 @@ class SqlStore:
                                                [*params, *position.key]).fetchone()[0]
                     offset = page_offset(position, total, limit, ahead)
                 rows = cursor.execute(self._sql(
-                    f"{counts_sql} UNION ALL SELECT * FROM (SELECT 2, {_NO_TEXT}, {_NO_TEXT}, {_NO_COUNT}, doc FROM leads "
-                    f"WHERE {where} {_ORDER} LIMIT ? OFFSET ?) AS page"),
+                    f"{counts_sql} UNION ALL SELECT * FROM (SELECT 2, {_NO_TEXT}, {_NO_TEXT}, {_NO_COUNT}, doc "
+                    f"FROM leads WHERE {where} {_ORDER} LIMIT ? OFFSET ?) AS page"),
                     [user_id, *params, limit, min(offset, _FAR_PAST_THE_END)]).fetchall()
                 total, stats = _stats(rows, status, interest_level)
         texts = [row[4] for row in rows if row[0] == 2]
@@ -177,8 +178,9 @@ class SqlStore:
 
     def delete(self, user_id: str, lead_id: str) -> None:
         with self._write() as cursor:
-            deleted = cursor.execute(self._sql("DELETE FROM leads WHERE user_id = ? AND id = ? "
-                                               "RETURNING status, interest_level"), [user_id, lead_id.lower()]).fetchone()
+            deleted = cursor.execute(
+                self._sql("DELETE FROM leads WHERE user_id = ? AND id = ? RETURNING status, interest_level"),
+                [user_id, lead_id.lower()]).fetchone()
             if deleted is None:
                 raise LeadNotFound()
             self._recount(cursor, user_id, {(deleted[0], deleted[1]): -1})
@@ -246,7 +248,8 @@ class SqlStore:
     _wipe: tuple[str, ...] = _WIPE
     _drop_indexes: tuple[str, ...] = ()
     _create_indexes: tuple[str, ...] = ()
-    _upsert_dataset = "INSERT INTO datasets (name, state) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET state = excluded.state"
+    _upsert_dataset = ("INSERT INTO datasets (name, state) VALUES (?, ?) "
+                       "ON CONFLICT (name) DO UPDATE SET state = excluded.state")
 
     def _sql(self, text: str) -> str:
         return text if self._placeholder == "?" else text.replace("?", self._placeholder)
@@ -266,7 +269,7 @@ class SqlStore:
                     "ON CONFLICT (user_id, status, interest_level) DO UPDATE SET n = lead_counts.n + excluded.n"),
                     [user_id, status, interest, delta])
 
-    def _replace_all(self, cursor: Cursor, users: list[tuple[list[list[Any]], list[list[Any]], list[list[Any]]]]) -> None:
+    def _replace_all(self, cursor: Cursor, users: list[UserRows]) -> None:
         """Everything replaced in the caller's transaction; indexes are built after the rows (much faster)."""
         for statement in self._wipe:
             cursor.execute(statement)
@@ -301,7 +304,8 @@ class SqlStore:
 
     def _dump(self, cursor: Cursor) -> dict[str, Any]:
         user_ids = [row[0] for row in cursor.execute(
-            "SELECT user_id FROM leads UNION SELECT user_id FROM contacts UNION SELECT user_id FROM clients").fetchall()]
+            "SELECT user_id FROM leads UNION SELECT user_id FROM contacts UNION SELECT user_id FROM clients"
+        ).fetchall()]
         users = {user_id: self._records_of(cursor, user_id) for user_id in sorted(user_ids)}
         return {"format": DUMP_FORMAT, "revision": self.revision, "clock": self._last_ms, "users": users}
 
@@ -349,13 +353,14 @@ def _client_row(user_id: str, client: Mapping[str, Any], lead_id: str | None) ->
     return [user_id, client["id"], lead_id, json_text(client)]
 
 
-def _user_rows(user_id: str, records: Mapping[str, Any]) -> tuple[list[list[Any]], list[list[Any]], list[list[Any]]]:
+def _user_rows(user_id: str, records: Mapping[str, Any]) -> UserRows:
     """Rows for one user's records of a data set or dump; ValueError/KeyError/TypeError when malformed."""
     leads = [stored_lead(raw, user_id) for raw in records["leads"]]
     client_leads = {lead["converted_to_client_id"]: lead["id"] for lead in leads if lead["converted_to_client_id"]}
     return ([_lead_row(lead) for lead in leads],
             [_contact_row(user_id, dict(contact)) for contact in records.get("contacts", ())],
-            [_client_row(user_id, dict(client), client_leads.get(client["id"])) for client in records.get("clients", ())])
+            [_client_row(user_id, dict(client), client_leads.get(client["id"]))
+             for client in records.get("clients", ())])
 
 
 def _stats(rows: list[tuple[Any, ...]], status: str | None, interest: str | None) -> tuple[int, dict[str, Any]]:
