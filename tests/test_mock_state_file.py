@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from durability import kill_during_bursts
+from durability import KEY, ROOT, kill_during_bursts, start_mock
 from mock_server.sample_data import default_dataset
 from mock_server.store import MemoryStore, StateFileError, user_id_for
 from mock_server.store.sqlite import SqliteStore
@@ -77,3 +79,15 @@ def test_no_acknowledged_write_is_lost_over_kill_9s_during_a_write_burst(tmp_pat
     writes, lost = kill_during_bursts(tmp_path / "state.db", kills=4)
     assert writes > 20, "the bursts wrote too little to prove anything"
     assert lost == 0, f"{lost} of {writes} acknowledged writes lost"
+
+
+def test_the_contract_suite_passes_against_a_sqlite_backed_mock(tmp_path: Path) -> None:
+    process, base = start_mock(tmp_path / "state.db", "--api-key", KEY, "--api-key", "other-tenant-key")
+    try:
+        done = subprocess.run([sys.executable, "-m", "contract_tests.cli", "--base-url", base + "/v1",
+                               "--api-key", KEY, "--api-key-2", "other-tenant-key", "--quick"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=900)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
