@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 LINTER := node_modules/.bin/redocly
 
-.PHONY: run test lint chromium contract bench clean
+.PHONY: run test lint chromium postgresql wrk contract bench clean
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,20 +22,31 @@ chromium:
 	  echo "Installing Chromium for the docs-page test..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
+# The PostgreSQL tests start a throwaway cluster of Debian's PostgreSQL; install it when missing.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "Installing PostgreSQL for the database tests..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+# The speed benchmark drives the servers with wrk.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+
 run: $(INSTALLED)
 	$(BIN)/leads-mock $(ARGS)
 
 lint: $(INSTALLED) $(LINTER)
 	$(LINTER) lint openapi.yaml
 
-test: $(INSTALLED) $(LINTER) chromium
+test: $(INSTALLED) $(LINTER) chromium postgresql
 	$(BIN)/pytest
 	$(BIN)/leads-contract --junit-xml reports/contract-mock.xml
 
 contract: $(INSTALLED)
 	$(BIN)/leads-contract $(ARGS)
 
-bench: $(INSTALLED)
+bench: $(INSTALLED) postgresql wrk
 	$(BIN)/python benchmarks/mock_speed.py
 
 clean:

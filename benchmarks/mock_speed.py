@@ -1,14 +1,18 @@
-"""How fast the mock answers, next to a plain Starlette app measured in the same run.
+"""How fast the mock answers on each backend, next to a plain Starlette app measured in the same run.
 
-Drives each server over HTTP from a second process with wrk (Debian package `wrk`), on
-127.0.0.1, bounded in time (about 70 s with the defaults), and prints one table: requests/s,
-p50 and p99 per scenario and the ratio to plain Starlette. Plain Starlette runs first and last:
-on a shared machine the two differ, and compare ratios, not raw numbers, across runs.
-Run by hand: `make bench` or `python benchmarks/mock_speed.py`.
+Drives each server over HTTP from other processes with wrk (Debian package `wrk`), on 127.0.0.1,
+bounded in time (about 6 minutes with the defaults): get by id, two list pages and a create, at
+100 and 100,000 leads, for the memory store, SQLite (`--state-file`), PostgreSQL with one mock
+process and with two (`--database-url`; a throwaway cluster of Debian's PostgreSQL, fsync on).
+With two processes one wrk drives each, at once, and their requests/s add up. Prints one table
+(requests/s, p50, p99, the ratio to plain Starlette) and the issue's goals as ratios measured in
+this run. Plain Starlette runs first and last: on a shared machine the two differ; compare ratios,
+not raw numbers, across runs. Run by hand: `make bench` or `python benchmarks/mock_speed.py`.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -25,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from threading import Thread
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "bench-key"
@@ -80,6 +85,7 @@ def wait_until_up(url: str, timeout: float = 120.0) -> None:
 
 @contextmanager
 def running(command: list[str], health_url: str, cwd: Path = ROOT) -> Iterator[None]:
+    """The server of `command`, up (its `health_url` answers) until the block ends."""
     process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until_up(health_url)
@@ -100,11 +106,15 @@ def wrk(url: str, seconds: int, connections: int, script: str | None = None) -> 
         if script:
             lua.write(script)
             command += ["-s", lua.name]
-    output = subprocess.run(command + [url], capture_output=True, text=True, timeout=seconds + 30).stdout
+    done = subprocess.run(command + [url], capture_output=True, text=True, timeout=seconds + 30)
+    output = done.stdout
     os.unlink(lua.name)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    p50 = to_ms(re.search(r"50%\s+(\S+)", output).group(1))
-    p99 = to_ms(re.search(r"99%\s+(\S+)", output).group(1))
+    try:
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+        p50 = to_ms(re.search(r"^\s*50%\s+(\S+)", output, re.M).group(1))
+        p99 = to_ms(re.search(r"^\s*99%\s+(\S+)", output, re.M).group(1))
+    except (AttributeError, ValueError) as error:
+        raise RuntimeError(f"unreadable wrk output for {url}:\n{output}\n{done.stderr}") from error
     if re.search(r"Non-2xx or 3xx responses", output):
         raise RuntimeError(f"errors while benchmarking {url}:\n{output}")
     return Result(rps, p50, p99)
@@ -145,42 +155,101 @@ def measure_prism(prism: str, seconds: int, connections: int) -> Result:
         return wrk(url, seconds, connections)
 
 
+def wrk_all(urls: list[str], seconds: int, connections: int, script: str | None = None) -> Result:
+    """One wrk per URL (one per server process) at the same time, the connections shared out:
+    requests/s summed, the slowest p50 and p99."""
+    results: list[Result] = []
+    failures: list[Exception] = []
+
+    def run(url: str) -> None:
+        try:
+            results.append(wrk(url, seconds, max(1, connections // len(urls)), script))
+        except Exception as error:  # reported below, from the main thread
+            failures.append(error)
+
+    threads = [Thread(target=run, args=(url,)) for url in urls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    return Result(sum(r.requests_per_second for r in results), max(r.p50_ms for r in results),
+                  max(r.p99_ms for r in results))
+
+
+BACKENDS = ("memory", "sqlite", "postgres", "postgres x2")
+
+
+@contextmanager
+def backend_servers(backend: str, size: int, python: str, tmp: Path, cluster: object | None) -> Iterator[list[str]]:
+    """Base URLs of the mock process(es) of `backend` with `size` generated leads."""
+    args = ["--api-key", API_KEY, "--generate", str(size), "--seed", "1", "--rate-limit", "1000000000/minute"]
+    if backend == "sqlite":
+        args += ["--state-file", str(tmp / f"state-{size}.db")]
+    elif backend.startswith("postgres"):
+        args += ["--database-url", cluster.create_database(f"bench_{backend.replace(' ', '_')}_{size}")]  # type: ignore[attr-defined]
+    with contextlib.ExitStack() as stack:
+        bases = []
+        for _ in range(2 if backend.endswith("x2") else 1):
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            stack.enter_context(running([python, "-m", "mock_server", "--port", str(port), *args], base + "/healthz"))
+            bases.append(base)
+        yield bases
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=5, help="duration of each wrk run")
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--large", type=int, default=100_000, help="leads in the large data set")
+    parser.add_argument("--backends", default=",".join(BACKENDS), help=f"comma-separated, of {', '.join(BACKENDS)}")
     parser.add_argument("--prism", metavar="PATH", help="also measure Prism's static mock of openapi.yaml on get by id: "
                         "the path of its `prism` command (npm install @stoplight/prism-cli@5.16.0)")
     args = parser.parse_args()
+    backends = [name.strip() for name in args.backends.split(",") if name.strip()]
+    if unknown := set(backends) - set(BACKENDS):
+        sys.exit(f"unknown backends: {', '.join(sorted(unknown))}")
     if shutil.which("wrk") is None:
-        sys.exit("wrk is missing: apt-get install wrk")
+        sys.exit("wrk is missing: apt-get install wrk (`make bench` does it)")
     python = sys.executable
-    print(f"wrk, 1 thread, {args.connections} connections, {args.seconds} s per scenario, 127.0.0.1, "
-          "single server process\n")
+    print(f"wrk, 1 thread, {args.connections} connections in all, {args.seconds} s per scenario, 127.0.0.1\n")
 
+    cluster = None
+    if any(name.startswith("postgres") for name in backends):
+        sys.path.insert(0, str(ROOT / "tests"))
+        from postgres import Cluster  # the tests' throwaway cluster
+
+        cluster = Cluster()
+        cluster.start(fsync=True)
     # plain Starlette before and after the mock: how far the two differ shows how noisy the machine was
     plain_before = measure_plain(python, args.seconds, args.connections)
-    results: dict[str, Result] = {}
-    startups: dict[int, float] = {}
-    for size in (100, args.large):
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        command = [python, "-m", "mock_server", "--port", str(port), "--api-key", API_KEY,
-                   "--generate", str(size), "--seed", "1", "--rate-limit", "1000000000/minute"]
-        started = time.monotonic()
-        with running(command, base + "/healthz"):
-            startups[size] = time.monotonic() - started
-            lead_id = first_lead_id(base)
-            results[f"get by id ({size} leads)"] = wrk(f"{base}/v1/leads/{lead_id}", args.seconds, args.connections)
-            results[f"list, 2 filters ({size} leads)"] = wrk(
-                f"{base}/v1/leads?status=contacted&interest_level=hot&limit=25", args.seconds, args.connections)
-            results[f"list, page 3 of all ({size} leads)"] = wrk(
-                f"{base}/v1/leads?page=3&limit=25", args.seconds, args.connections)
-            results[f"create ({size} leads)"] = wrk(f"{base}/v1/leads", args.seconds, args.connections, CREATE_SCRIPT)
-    if args.prism:
-        results["Prism 5.16 static mock: get by id"] = measure_prism(args.prism, args.seconds, args.connections)
-    plain_after = measure_plain(python, args.seconds, args.connections)
+    results: dict[tuple[str, str, int], Result] = {}
+    startups: dict[tuple[str, int], float] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for backend in backends:
+                for size in (100, args.large):
+                    started = time.monotonic()
+                    with backend_servers(backend, size, python, Path(tmp), cluster) as bases:
+                        startups[(backend, size)] = time.monotonic() - started
+                        lead_id = first_lead_id(bases[0])
+
+                        def measure(scenario: str, path: str, script: str | None = None) -> None:
+                            results[(scenario, backend, size)] = wrk_all(
+                                [base + path for base in bases], args.seconds, args.connections, script)
+
+                        measure("get by id", f"/v1/leads/{lead_id}")
+                        measure("list, 2 filters", "/v1/leads?status=contacted&interest_level=hot&limit=25")
+                        measure("list, page 3 of all", "/v1/leads?page=3&limit=25")
+                        measure("create", "/v1/leads", CREATE_SCRIPT)
+        prism = measure_prism(args.prism, args.seconds, args.connections) if args.prism else None
+        plain_after = measure_plain(python, args.seconds, args.connections)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+            cluster.remove()
     plain = Result(*(statistics.mean(pair) for pair in zip(
         (plain_before.requests_per_second, plain_before.p50_ms, plain_before.p99_ms),
         (plain_after.requests_per_second, plain_after.p50_ms, plain_after.p99_ms))))
@@ -189,15 +258,28 @@ def main() -> None:
     print(f"|{'-' * 44}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 12}|")
     print_row("plain Starlette, get by id (first)", plain_before)
     print_row("plain Starlette, get by id (last)", plain_after)
-    for name, result in results.items():
-        print_row(name if name.startswith("Prism") else "mock: " + name, result, plain)
+    for (scenario, backend, size), result in results.items():
+        print_row(f"{backend}: {scenario} ({size} leads)", result, plain)
+    if prism:
+        print_row("Prism 5.16 static mock: get by id", prism, plain)
     print(f"\nratios are to the mean of the two plain Starlette runs ({plain.requests_per_second:.0f} req/s)")
-    for size, seconds in startups.items():
-        print(f"mock with {size} leads: up and answering in {seconds:.1f} s")
-    for scenario in ("list, 2 filters", "list, page 3 of all"):
-        small, large = results[f"{scenario} (100 leads)"], results[f"{scenario} ({args.large} leads)"]
-        print(f"{scenario}: {args.large} leads vs 100 leads: "
-              f"{large.requests_per_second / small.requests_per_second:.2f}x req/s")
+    for (backend, size), seconds in startups.items():
+        print(f"{backend} with {size} leads: up and answering in {seconds:.1f} s")
+
+    print("\ngoals (ratios of req/s measured in this run):")
+    for backend in backends:
+        for size in (100, args.large):
+            if backend != "memory" and "memory" in backends:
+                share = (results[("get by id", backend, size)].requests_per_second
+                         / results[("get by id", "memory", size)].requests_per_second)
+                print(f"  {backend}: get by id at {size} leads = {share:.0%} of memory (goal >= 50%)")
+        for scenario in ("list, 2 filters", "list, page 3 of all"):
+            small, large = results[(scenario, backend, 100)], results[(scenario, backend, args.large)]
+            slower = small.requests_per_second / large.requests_per_second
+            print(f"  {backend}: {scenario}, time at {args.large} leads = {slower:.2f}x the time at 100 (goal <= 2x)")
+    if prism and "memory" in backends:
+        print(f"  memory get by id = {results[('get by id', 'memory', 100)].requests_per_second / prism.requests_per_second:.1f}x "
+              "Prism's static mock (goal >= 6x)")
 
 
 if __name__ == "__main__":

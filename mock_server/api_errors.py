@@ -64,8 +64,17 @@ class LeadNotFound(ApiError):
     status, code, default_message = 404, "NOT_FOUND", "Lead not found"
 
 
-class DatasetNotFound(ApiError):
-    status, code, default_message = 404, "NOT_FOUND", "No saved data set of that name"
+class DatasetNotFound(ApiError, KeyError):
+    """No saved data set has this name (a KeyError too, for code that looks names up)."""
+
+    status, code, default_message = 404, "NOT_FOUND", "Data set not found"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No data set named {name!r}")
+        self.name = name
+
+    def __str__(self) -> str:  # KeyError's own would quote the message
+        return self.message
 
 
 class MethodNotAllowed(ApiError):
@@ -101,3 +110,10 @@ class RateLimitExceeded(ApiError):
 
 class ServerError(ApiError):
     pass
+
+
+class DatabaseUnavailable(ServerError):
+    """The store's database failed; the message names it (never its password) and what went wrong."""
+
+    def __init__(self, database: str, problem: str) -> None:
+        super().__init__(f"The mock's database {database} is unavailable: {problem}")

@@ -34,12 +34,10 @@ from .faults import FaultMiddleware, ForcedAnswers
 from .journal import Journal, JournalMiddleware
 from .leads import LeadsApi, OperationResolver
 from .panel import ControlPanel
-from .persistence import StateFile, StateFileError, StateSaver
 from .ratelimit import RateLimiter, RateLimitMiddleware
-from .records_check import check_state
 from .request_validation import RequestValidationMiddleware
 from .routes import AllowedMethods, DocsOutsideLeads, NoTrailingSlash, SpecRouting
-from .store import LeadStore
+from .store import LeadStore, open_store
 from .validation import VALIDATOR_MAP
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
@@ -80,18 +78,9 @@ def create_app(settings: Settings | None = None) -> MockApp:
     settings = settings or Settings()
     runtime = Runtime.from_settings(settings)
     api_keys = ApiKeys(settings.api_keys)
-    store = LeadStore(load_dataset(settings), owner_id=api_keys.user_for(settings.api_keys[0]) or "")
-    limiter = RateLimiter(runtime)
-    state_file = StateFile(settings.state_file) if settings.state_file else None
-    if state_file:
-        state_file.check_usable()
-    saved = state_file.load() if state_file else None
-    if saved is not None:
-        try:
-            store.restore(check_state(saved))
-        except ValueError as error:
-            raise StateFileError(f"state file {state_file.path} is not a saved mock state ({error}); "
-                                 "fix or delete it to start from the fixtures") from None
+    store = open_store(partial(load_dataset, settings), api_keys.user_for(settings.api_keys[0]) or "",
+                       state_file=settings.state_file, database_url=settings.database_url)
+    limiter = RateLimiter(runtime, shared=store if settings.database_url else None)  # type: ignore[arg-type]
     journal = Journal()
     forced = ForcedAnswers()
     panel = ControlPanel(store, journal, limiter, forced, api_keys)
@@ -106,16 +95,12 @@ def create_app(settings: Settings | None = None) -> MockApp:
         # would otherwise walk all of its records (about 45 ms a pass with 100,000 leads: a p99 stall)
         gc.collect()
         gc.freeze()
-        saver = StateSaver(state_file, store) if state_file else None
-        if saver:
-            saver.start()
         try:
             yield
         finally:
-            if saver:
-                await saver.stop()
             for hook in reversed(shutdown_hooks):
                 hook()
+            store.close()
             logger.info("leads mock stopped at revision %d", store.revision)
 
     # Outermost first. Error envelopes come from ErrorHandling, so whatever must also

@@ -20,14 +20,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*starlette.testclient", category=Warning)
     from .app import create_app
     from .dataset import DatasetError
-    from .persistence import StateFileError
     from .serving import server_config
+    from .store import StoreOpenError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False  # the format shows none of them
     try:
         app = create_app(settings)
-    except (DatasetError, StateFileError) as error:
+    except (DatasetError, StoreOpenError) as error:
         print(f"leads-mock: error: {error}", file=sys.stderr)
         return 2
     try:

@@ -35,6 +35,7 @@ class Settings:
     generate: int | None = None
     seed: int = DEFAULT_SEED
     state_file: Path | None = None
+    database_url: str | None = None
     cors_origins: tuple[str, ...] = ("*",)
     admin_token: str | None = None
     latency_ms: tuple[int, int] | None = None
@@ -92,6 +93,14 @@ def parse_count(text: str) -> int:
 
 def parse_seed(text: str) -> int:
     return _parse_int(text, "seed")
+
+
+def parse_database_url(text: str) -> str:
+    url = text.strip()
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise argparse.ArgumentTypeError(f"a database URL is postgresql://[user[:password]@]host[:port]/dbname, "
+                                         f"got {text.split('@')[-1]!r}")
+    return url
 
 
 def parse_origin(text: str) -> str:
@@ -201,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--seed", type=parse_seed, metavar="S",
         help=f"seed for --generate (default {DEFAULT_SEED}; env LEADS_MOCK_SEED)")
     add("--state-file", metavar="PATH", help="persist the state to this file (env LEADS_MOCK_STATE_FILE)")
+    add("--database-url", type=parse_database_url, metavar="URL",
+        help="keep the state in PostgreSQL, shared by every mock using it: postgresql://user:pass@host:port/db "
+             "(env LEADS_MOCK_DATABASE_URL)")
     add("--cors-origin", dest="cors_origins", action="append", type=parse_origin, metavar="ORIGIN",
         help="allowed CORS origin, repeatable (default any; env LEADS_MOCK_CORS_ORIGINS, comma-separated)")
     add("--admin-token", metavar="TOKEN", help="token for the /__mock/ control routes (env LEADS_MOCK_ADMIN_TOKEN)")
@@ -263,6 +275,9 @@ def load_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> Setting
     fixtures = _first(args.fixtures, lambda: _from_env(parser, env, "FIXTURES", parse_existing_file),
                       defaults.fixtures)
     state_file = _first(args.state_file, env.get(ENV_PREFIX + "STATE_FILE") or None)
+    database_url = _first(args.database_url, lambda: _from_env(parser, env, "DATABASE_URL", parse_database_url))
+    if database_url and state_file:
+        parser.error("give --state-file (SQLite, one process) or --database-url (PostgreSQL), not both")
     keys = _first(args.api_keys, lambda: _list_from_env(parser, env, "API_KEYS", parse_api_key), defaults.api_keys)
     origins = _first(args.cors_origins, lambda: _list_from_env(parser, env, "CORS_ORIGINS", parse_origin),
                      defaults.cors_origins)
@@ -274,6 +289,7 @@ def load_settings(argv: Sequence[str] | None, env: Mapping[str, str]) -> Setting
         generate=_first(args.generate, lambda: _from_env(parser, env, "GENERATE", parse_count)),
         seed=_first(args.seed, lambda: _from_env(parser, env, "SEED", parse_seed), defaults.seed),
         state_file=Path(state_file).expanduser() if state_file else None,
+        database_url=database_url,
         cors_origins=tuple(dict.fromkeys(origins)),
         admin_token=_first(args.admin_token, env.get(ENV_PREFIX + "ADMIN_TOKEN") or None),
         latency_ms=_first(args.latency, lambda: _from_env(parser, env, "LATENCY", parse_latency)),

@@ -14,9 +14,8 @@ from connexion.operations import AbstractOperation
 from connexion.resolver import Resolution, Resolver
 from starlette.responses import Response
 
-from . import cursors
 from .envelope import success, success_json
-from .store import LeadStore
+from .store import LeadStore, cursors
 
 
 class LeadsApi:

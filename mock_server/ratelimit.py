@@ -7,6 +7,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,20 +41,41 @@ class Decision:
         return headers
 
 
+class SharedWindows(Protocol):
+    """Windows kept outside the process (in the store's database), so that several processes share them."""
+
+    def hit_window(self, bucket: str, length: int, limit: int) -> tuple[int, bool, float] | None:
+        """(requests counted, whether this one was refused, seconds left); None when unreachable."""
+
+    def exhaust_window(self, bucket: str, length: int, limit: int) -> float | None:
+        """Spends the rest of the bucket's window; the seconds left, or None when unreachable."""
+
+    def reset_windows(self) -> None: ...
+
+
 class RateLimiter:
-    """Windows start at a bucket's first request; limits are read from `Runtime` on every hit."""
+    """Windows start at a bucket's first request; limits are read from `Runtime` on every hit.
+
+    With `shared`, windows are counted there; this process's own count stands in while it fails.
+    """
 
     def __init__(self, runtime: Runtime, clock: Callable[[], float] = time.monotonic,
-                 max_buckets: int = MAX_BUCKETS) -> None:
+                 max_buckets: int = MAX_BUCKETS, shared: SharedWindows | None = None) -> None:
         self.runtime = runtime
         self.clock = clock
         self.max_buckets = max_buckets
+        self.shared = shared
         # bucket -> [window start, requests counted], oldest window first
         self._windows: OrderedDict[str, list[float]] = OrderedDict()
 
     def hit(self, bucket: str) -> Decision:
-        now = self.clock()
         limit, length = self.runtime.rate_limit, self.runtime.rate_window_seconds
+        counted = self.shared.hit_window(bucket, length, limit) if self.shared is not None else None
+        if counted is not None:
+            hits, refused, seconds_left = counted
+            reset = max(1, math.ceil(seconds_left))
+            return Decision(False, limit, 0, reset) if refused else Decision(True, limit, max(0, limit - hits), reset)
+        now = self.clock()
         window = self._windows.get(bucket)
         if window is None or now >= window[0] + length:
             windows = self._windows
@@ -72,8 +94,11 @@ class RateLimiter:
 
     def exhaust(self, bucket: str) -> Decision:
         """Spend what is left of the bucket's window (a new one when none is running): the next hit is refused."""
-        now = self.clock()
         limit, length = self.runtime.rate_limit, self.runtime.rate_window_seconds
+        seconds_left = self.shared.exhaust_window(bucket, length, limit) if self.shared is not None else None
+        if seconds_left is not None:
+            return Decision(False, limit, 0, max(1, math.ceil(seconds_left)))
+        now = self.clock()
         self.hit(bucket)  # the bucket's current window, opened (and the table kept bounded) as by a request
         window = self._windows[bucket]
         window[1] = max(window[1], limit)
@@ -81,6 +106,8 @@ class RateLimiter:
 
     def reset(self) -> None:
         self._windows.clear()
+        if self.shared is not None:
+            self.shared.reset_windows()
 
     def __len__(self) -> int:
         return len(self._windows)

@@ -17,7 +17,7 @@ from typing import Any
 
 from .rules import EMAIL_PATTERN, JS_WHITESPACE, ecma_pattern
 from .timestamps import format_ms, parse_datetime
-from .user_data import INTEREST_LEVELS, STATUSES
+from .store.user_data import INTEREST_LEVELS, STATUSES
 
 STATE_FORMAT = 1
 LEAD_TYPES = ("buyer", "seller", "both")

@@ -22,6 +22,7 @@ from referencing.jsonschema import DRAFT4
 from mock_server.app import create_app, load_spec
 from mock_server.config import Settings
 from mock_server.serving import server_config
+from postgres import Cluster
 
 KEY = "leads-mock-key"
 OTHER_KEY = "other-tenant-key"
@@ -162,3 +163,22 @@ def live_server() -> Iterator[tuple[str, Any]]:
     """(base URL, app) of the mock served over real HTTP on 127.0.0.1."""
     with serving() as served:
         yield served
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """A PostgreSQL server for this test session, in a temporary directory, stopped and removed at the end."""
+    cluster = Cluster()
+    try:
+        cluster.start()
+        yield cluster
+        cluster.stop()
+    finally:
+        cluster.remove()
+
+
+@pytest.fixture
+def postgres_url(pg_cluster: Cluster, request: pytest.FixtureRequest) -> str:
+    """A new, empty database of the session's cluster for one test."""
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40] + f"_{time.monotonic_ns() % 10**9}"
+    return pg_cluster.create_database(name)

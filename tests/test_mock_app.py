@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_importing_the_package_builds_and_seeds_nothing() -> None:
     code = (
-        "import sys, connexion, mock_server.app as app, mock_server.store as store\n"
+        "import sys, connexion, mock_server.app as app, mock_server.store as store, mock_server.store.sql as sql\n"
         "modules = [m for name, m in sys.modules.items() if name.startswith('mock_server')]\n"
-        "kinds = (store.LeadStore, connexion.AsyncApp)\n"
+        "kinds = (store.MemoryStore, sql.SqlStore, connexion.AsyncApp)\n"
         "built = [v for m in modules for v in vars(m).values() if isinstance(v, kinds)]\n"
         "print(len(built), app._parsed_spec.cache_info().currsize)"
     )

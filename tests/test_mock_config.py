@@ -138,3 +138,24 @@ def test_the_latency_flag_and_the_settings_route_share_one_bound() -> None:
     from mock_server.faults import MAX_DELAY_MS
     assert MAX_LATENCY_MS == MAX_DELAY_MS
     assert load_settings(["--latency", f"0-{MAX_LATENCY_MS}"], {}).latency_ms == (0, MAX_LATENCY_MS)
+
+
+def test_the_database_url_comes_from_the_flag_or_the_environment() -> None:
+    url = "postgresql://mock:secret@db.internal:5432/leads"
+    assert load_settings(["--database-url", url], {}).database_url == url
+    assert load_settings([], {"LEADS_MOCK_DATABASE_URL": url}).database_url == url
+    assert load_settings([], {}).database_url is None
+
+
+@pytest.mark.parametrize("argv, env", [
+    (["--database-url", "mysql://db/leads"], {}),
+    ([], {"LEADS_MOCK_DATABASE_URL": "sqlite:///state.db"}),
+    (["--database-url", "postgresql://db/leads", "--state-file", "state.db"], {}),
+    (["--state-file", "state.db"], {"LEADS_MOCK_DATABASE_URL": "postgresql://db/leads"}),
+])
+def test_a_database_url_that_is_not_postgresql_or_comes_with_a_state_file_exits_2(argv, env, capsys) -> None:
+    with pytest.raises(SystemExit) as caught:
+        load_settings(argv, env)
+    assert caught.value.code == 2
+    error = capsys.readouterr().err
+    assert "database" in error.lower() and "secret" not in error

@@ -123,7 +123,7 @@ def test_fixture_leads_already_converted_answer_409(api: ApiClient, app) -> None
 
 def test_a_failed_convert_changes_nothing(api: ApiClient, app, monkeypatch) -> None:
     """All or nothing: a failure part-way (here, while making the client) leaves no contact behind."""
-    import mock_server.store as store_module
+    import mock_server.store.memory as store_module
 
     def broken_price_range(budget):
         raise RuntimeError("simulated failure")

@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from conftest import ApiClient, issues
-from mock_server import cursors
+from mock_server.store import cursors
 from mock_server.store import Position
 
 

@@ -175,3 +175,36 @@ def test_a_restarted_window_moves_to_the_young_end() -> None:
     clock.now += 1
     limiter.hit("c")  # full: b, the oldest live window, goes
     assert limiter.hit("a").remaining == 0 and limiter.hit("b").remaining == 1
+
+
+class SharedCounts:
+    """Windows kept elsewhere (as the PostgreSQL store keeps them), or unreachable when `down`."""
+
+    def __init__(self) -> None:
+        self.hits: dict[str, int] = {}
+        self.down = False
+
+    def hit_window(self, bucket: str, length: int, limit: int) -> tuple[int, bool, float] | None:
+        if self.down:
+            return None
+        refused = self.hits.get(bucket, 0) >= limit
+        if not refused:
+            self.hits[bucket] = self.hits.get(bucket, 0) + 1
+        return self.hits[bucket], refused, 12.2
+
+    def reset_windows(self) -> None:
+        self.hits.clear()
+
+
+def test_shared_windows_decide_and_this_process_counts_only_while_they_are_unreachable() -> None:
+    shared = SharedCounts()
+    limiter = RateLimiter(Runtime(None, 0.0, 2, 60), clock=FakeClock(), shared=shared)
+    shared.hits["key:a"] = 1  # one request already counted by another process
+    first, second = limiter.hit("key:a"), limiter.hit("key:a")
+    assert (first.allowed, first.remaining, first.reset) == (True, 0, 13)
+    assert not second.allowed and second.headers()["Retry-After"] == "13"
+    shared.down = True
+    assert limiter.hit("key:a").allowed and limiter.hit("key:a").allowed and not limiter.hit("key:a").allowed
+    limiter.reset()
+    shared.down = False
+    assert shared.hits == {} and limiter.hit("key:a").remaining == 1

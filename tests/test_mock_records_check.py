@@ -13,7 +13,7 @@ import pytest
 from conftest import KEY, TEST_SETTINGS, ApiClient
 from mock_server.app import create_app
 from mock_server.dataset import DatasetError
-from mock_server.persistence import StateFileError
+from mock_server.store import StateFileError
 from mock_server.records_check import RecordsError, check_dataset, check_state
 from mock_server.store import user_id_for
 

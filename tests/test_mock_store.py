@@ -1,4 +1,5 @@
-"""LeadStore on its own: indexes, counters, mutations, atomic convert, reset, dump and restore."""
+"""The store on its own, one set of tests for every backend (memory, SQLite in tmp_path, PostgreSQL in a
+throwaway cluster): order, filters, counters, mutations, atomic convert, reset, dump, restore, data sets."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import random
 
 import pytest
 
-from mock_server.api_errors import AlreadyConverted, LeadNotFound, NoUpdates, VersionConflict
+from mock_server.api_errors import AlreadyConverted, DatasetNotFound, LeadNotFound, NoUpdates, VersionConflict
 from mock_server.sample_data import default_dataset, generate_dataset
-from mock_server.store import INTEREST_LEVELS, STATUSES, LeadStore, Position, price_range, user_id_for
+from mock_server.store import INTEREST_LEVELS, STATUSES, LeadStore, MemoryStore, Position, price_range, user_id_for
+from mock_server.store.postgres import PostgresStore
+from mock_server.store.sqlite import SqliteStore
 
 OWNER, OTHER = user_id_for("owner-key"), user_id_for("other-key")
 
@@ -22,9 +25,34 @@ class Clock:
         return self.ms
 
 
+BACKENDS = ["memory", "sqlite", "postgres"]
+
+
+@pytest.fixture(params=BACKENDS)
+def make_store(request: pytest.FixtureRequest, tmp_path):
+    """Builds stores of one backend: make_store(dataset) -> a store whose initial data is `dataset`."""
+    made: list[LeadStore] = []
+
+    def make(dataset, clock=None) -> LeadStore:
+        clock = clock or Clock()
+        if request.param == "memory":
+            store: LeadStore = MemoryStore(dataset, owner_id=OWNER, clock=clock)
+        elif request.param == "sqlite":
+            store = SqliteStore(tmp_path / f"state-{len(made)}.db", lambda: dataset, OWNER, clock)
+        else:
+            url = request.getfixturevalue("pg_cluster").create_database(f"store_{len(made)}_{id(made)}")
+            store = PostgresStore(url, lambda: dataset, OWNER, clock)
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        store.close()
+
+
 @pytest.fixture
-def store() -> LeadStore:
-    return LeadStore(default_dataset(), owner_id=OWNER, clock=Clock())
+def store(make_store) -> LeadStore:
+    return make_store(default_dataset())
 
 
 def ids(page) -> list[str]:
@@ -80,8 +108,8 @@ class CountingDict(dict):
         return super().__getitem__(key)
 
 
-def test_a_page_reads_only_its_own_leads_however_many_there_are() -> None:
-    store = LeadStore(generate_dataset(20_000, 3), owner_id=OWNER, clock=Clock())
+def test_a_memory_page_reads_only_its_own_leads_however_many_there_are() -> None:
+    store = MemoryStore(generate_dataset(20_000, 3), owner_id=OWNER, clock=Clock())
     user = store._users[OWNER]
     user.leads = CountingDict(user.leads)
     CountingDict.reads = 0
@@ -154,11 +182,11 @@ def test_reset_restores_the_initial_data_for_everyone(store: LeadStore) -> None:
     assert store.inspect("other-key") == {"leads": [], "contacts": [], "clients": []}
 
 
-def test_dump_is_json_and_restore_brings_back_the_same_state(store: LeadStore) -> None:
+def test_dump_is_json_and_restore_brings_back_the_same_state(store: LeadStore, make_store) -> None:
     lead = store.create(OTHER, {"name": "Elsewhere", "email": "e@example.com"})
     store.convert(OTHER, lead["id"])
     dump = json.loads(json.dumps(store.dump()))
-    copy = LeadStore({"leads": []}, owner_id=OWNER)
+    copy = make_store({"leads": []})
     copy.restore(dump)
     for key in ("owner-key", "other-key"):
         assert copy.inspect(key) == store.inspect(key)
@@ -188,13 +216,13 @@ def test_price_range_rounds_half_up(budget, expected) -> None:
     assert price_range(budget) == expected
 
 
-def test_ties_on_created_at_break_on_id_descending() -> None:
+def test_ties_on_created_at_break_on_id_descending(make_store) -> None:
     made = "2026-06-01T00:00:00.000Z"
     leads = [{"id": lead_id, "name": lead_id[:4], "status": "new", "interest_level": "warm", "lead_type": "buyer",
               "version": 1, "created_at": made, "updated_at": made}
              for lead_id in ("11111111-1111-4111-8111-111111111111", "33333333-3333-4333-8333-333333333333",
                              "22222222-2222-4222-8222-222222222222")]
-    store = LeadStore({"leads": leads}, owner_id=OWNER, clock=Clock())
+    store = make_store({"leads": leads})
     page = store.list_leads(OWNER, status=None, interest_level=None, limit=10)
     assert [lead["name"] for lead in page.leads] == ["3333", "2222", "1111"]
 
@@ -204,6 +232,87 @@ def test_the_store_imports_no_web_framework() -> None:
     import subprocess
     import sys
 
-    probe = "import sys, mock_server.store; print(sorted(m for m in ('connexion', 'starlette', 'uvicorn') if m in sys.modules))"
+    probe = "import sys, mock_server.store.sqlite, mock_server.store.postgres; print(sorted(m for m in ('connexion', 'starlette', 'uvicorn') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_big_data_set_pages_by_number_and_by_cursor_like_the_memory_store(make_store) -> None:
+    dataset = generate_dataset(3_000, 5)
+    store, reference = make_store(dataset), MemoryStore(dataset, owner_id=OWNER, clock=Clock())
+    for status, interest in [(None, None), ("qualified", None), (None, "hot"), ("new", "cold")]:
+        for page in (1, 7, 400):
+            mine = store.list_leads(OWNER, status=status, interest_level=interest, limit=20, page=page)
+            theirs = reference.list_leads(OWNER, status=status, interest_level=interest, limit=20, page=page)
+            assert (ids(mine), mine.offset, mine.total, mine.stats) == (ids(theirs), theirs.offset, theirs.total,
+                                                                         theirs.stats)
+            assert mine.leads_json == theirs.leads_json  # the very bytes a get or a list sends
+        keys = [(lead["created_at"], lead["id"]) for lead in reference.list_leads(
+            OWNER, status=status, interest_level=interest, limit=100).leads]
+        for key in keys[::17] + [None]:
+            for before in (False, True):
+                if key is None and not before:
+                    continue
+                position = Position(key, before)
+                mine = store.list_leads(OWNER, status=status, interest_level=interest, limit=9, position=position)
+                theirs = reference.list_leads(OWNER, status=status, interest_level=interest, limit=9,
+                                              position=position)
+                assert (ids(mine), mine.offset, mine.total) == (ids(theirs), theirs.offset, theirs.total)
+
+
+def test_get_json_is_the_json_of_get(store: LeadStore) -> None:
+    lead = store.create(OWNER, {"name": "Text", "budget": 1.5, "notes": "caf\u00e9"})
+    assert json.loads(store.get_json(OWNER, lead["id"])) == store.get(OWNER, lead["id"]) == lead
+    assert store.get(OWNER, lead["id"].upper()) == lead  # ids are matched whatever their letter case
+
+
+def test_another_users_lead_is_not_found(store: LeadStore) -> None:
+    lead = store.create(OWNER, {"name": "Mine"})
+    for attempt in (lambda: store.get(OTHER, lead["id"]), lambda: store.update(OTHER, lead["id"], {"notes": "x"}),
+                    lambda: store.delete(OTHER, lead["id"]), lambda: store.convert(OTHER, lead["id"])):
+        with pytest.raises(LeadNotFound):
+            attempt()
+    assert store.get(OWNER, lead["id"]) == lead
+
+
+def test_a_second_convert_is_refused_and_creates_nothing(store: LeadStore) -> None:
+    lead = store.create(OTHER, {"name": "Once", "email": "once@example.com", "budget": 380000})
+    answer = store.convert(OTHER, lead["id"], "seller")
+    assert answer["client"]["client_type"] == "seller"
+    assert (answer["client"]["price_range_min"], answer["client"]["price_range_max"]) == (342000, 418000)
+    with pytest.raises(AlreadyConverted):
+        store.convert(OTHER, lead["id"])
+    owned = store.inspect("other-key")
+    assert len(owned["clients"]) == 1 and len(owned["contacts"]) == 1
+    assert owned["leads"][0]["status"] == "converted" and owned["leads"][0]["version"] == 2
+    # the next lead with the same email, in other letters, reuses the contact
+    again = store.create(OTHER, {"name": "Twice", "email": "ONCE@example.com"})
+    assert store.convert(OTHER, again["id"])["primaryContactId"] == answer["primaryContactId"]
+
+
+def test_a_saved_data_set_loads_back_after_changes(store: LeadStore) -> None:
+    store.create(OTHER, {"name": "Kept"})
+    saved = {key: store.inspect(key) for key in ("owner-key", "other-key")}
+    store.save_dataset("demo")
+    store.create(OTHER, {"name": "Later"})
+    store.delete(OWNER, saved["owner-key"]["leads"][0]["id"])
+    store.save_dataset("later")
+    assert store.dataset_names() == ["demo", "later"]
+    store.load_dataset("demo")
+    assert {key: store.inspect(key) for key in ("owner-key", "other-key")} == saved
+    store.reset()
+    assert store.dataset_names() == ["demo", "later"]  # a reset keeps the saved data sets
+
+
+def test_loading_an_unknown_data_set_is_a_404_domain_error_and_changes_nothing(store: LeadStore) -> None:
+    before = store.inspect("owner-key")
+    with pytest.raises(DatasetNotFound) as caught:
+        store.load_dataset("nope")
+    assert isinstance(caught.value, KeyError) and caught.value.status == 404 and "nope" in caught.value.message
+    assert store.inspect("owner-key") == before
+
+
+
+def test_a_page_number_far_past_the_end_is_an_empty_page_not_an_error(store: LeadStore) -> None:
+    page = store.list_leads(OWNER, status=None, interest_level=None, limit=100, page=10**40)
+    assert page.leads == [] and page.total == 34 and page.offset == (10**40 - 1) * 100

@@ -9,9 +9,9 @@ import math
 import re
 from typing import Any
 
-from .encoding import json_text
-from .api_errors import InvalidCursor
-from .store import LeadPage, Position
+from ..api_errors import InvalidCursor
+from ..encoding import json_text
+from .base import LeadPage, Position
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")

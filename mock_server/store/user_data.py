@@ -7,13 +7,8 @@ from typing import Any
 
 from sortedcontainers import SortedList
 
-from .encoding import json_text
-
-Record = dict[str, Any]
-SortKey = tuple[str, str]  # (created_at, id): ascending here, served in reverse (newest first)
-
-STATUSES = ("new", "contacted", "qualified", "unqualified", "converted", "lost")
-INTEREST_LEVELS = ("hot", "warm", "cold")
+from ..encoding import json_text
+from .base import INTEREST_LEVELS, STATUSES, Record, SortKey
 
 
 class UserData:

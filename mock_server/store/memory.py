@@ -1,68 +1,23 @@
-"""In-memory leads, contacts and clients, per user, with ordered indexes so that a page never scans.
+"""In memory: every user's leads, contacts and clients, with ordered indexes so that a page never scans.
 
 No method awaits anything, so on the single asyncio thread every mutation is atomic: concurrent
-requests cannot interleave inside an update or a convert.
+requests cannot interleave inside an update or a convert. Nothing outlives the process.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
-from .api_errors import AlreadyConverted, DatasetNotFound, LeadNotFound, NoUpdates, VersionConflict
-from .timestamps import format_ms, now_ms
-from .user_data import INTEREST_LEVELS, STATUSES, Record, SortKey, UserData  # noqa: F401 - enums re-exported
-
-LEAD_FIELDS = (
-    "id", "user_id", "name", "email", "phone", "source", "status", "lead_type", "interest_level", "budget",
-    "timeline", "message", "notes", "last_contact_date", "next_follow_up", "converted_to_client_id", "version",
-    "created_at", "updated_at",
-)
-CLIENT_FIELDS = ("id", "contact_id", "client_type", "status", "price_range_min", "price_range_max")
-DUMP_FORMAT = 1
-_USER_NAMESPACE = uuid.UUID("6f1c1f0e-5b7a-4a43-9d3e-2f8c4b1a7e52")
+from ..api_errors import AlreadyConverted, DatasetNotFound, LeadNotFound, NoUpdates, VersionConflict
+from ..timestamps import format_ms, now_ms
+from .base import (DUMP_FORMAT, LeadPage, Position, Record, check_dump, conversion_answer, new_lead, page_offset,
+                   price_range, stored_lead, user_id_for)
+from .user_data import UserData
 
 
-def user_id_for(api_key: str) -> str:
-    """The user behind an API key: stable across restarts, and no key is stored with the data."""
-    return str(uuid.uuid5(_USER_NAMESPACE, api_key))
-
-
-def price_range(budget: float | None) -> tuple[int | None, int | None]:
-    """Budget -10% .. +10%, rounded half up to whole dollars (not Python's round-half-even)."""
-    if budget is None:
-        return None, None
-    exact = Decimal(str(budget))
-    with localcontext() as context:
-        context.prec = max(28, len(str(int(exact))) + 10)  # every whole-dollar digit of a huge budget
-        low, high = ((exact * Decimal(f)).quantize(Decimal(1), ROUND_HALF_UP) for f in ("0.9", "1.1"))
-    return int(low), int(high)
-
-
-@dataclass(frozen=True)
-class Position:
-    """A place in a user's ordered leads: just after `key` (next pages) or just before it (previous pages).
-
-    `key` None with `before` means the end of the list.
-    """
-
-    key: SortKey | None
-    before: bool
-
-
-@dataclass
-class LeadPage:
-    leads: list[Record]
-    offset: int  # index of the first lead of the page in the filtered, ordered list
-    total: int  # leads matching the filters
-    stats: dict[str, Any]
-    leads_json: list[str]  # the same leads as JSON texts
-
-
-class LeadStore:
+class MemoryStore:
     """Every user's data. The initial data set belongs to `owner_id`; other users start empty."""
 
     def __init__(self, dataset: Mapping[str, Any], owner_id: str, clock: Callable[[], int] = now_ms) -> None:
@@ -71,7 +26,7 @@ class LeadStore:
         self._clock = clock
         self._last_ms = 0
         self._users: dict[str, UserData] = {}
-        self._datasets: dict[str, dict[str, Any]] = {}  # name -> users' records, never mutated once saved
+        self._datasets: dict[str, dict[str, Any]] = {}
         self.revision = 0
         self._load_initial()
 
@@ -94,52 +49,29 @@ class LeadStore:
         }
 
     def dump(self) -> dict[str, Any]:
-        """The whole state as JSON-able data, saved data sets included (see `restore`)."""
-        return {"format": DUMP_FORMAT, "revision": self.revision, "clock": self._last_ms,
-                "users": self._users_records(), "datasets": dict(self._datasets)}
+        """The whole state as JSON-able data (see `restore`)."""
+        users = {
+            user_id: {
+                "leads": [dict(user.leads[key[1]]) for key in reversed(user.all)],
+                "contacts": [dict(contact) for contact in user.contacts.values()],
+                "clients": [dict(client) for client in user.clients.values()],
+            }
+            for user_id, user in self._users.items()
+        }  # records are flat, so copying each dict is a deep copy
+        return {"format": DUMP_FORMAT, "revision": self.revision, "clock": self._last_ms, "users": users}
 
     def restore(self, dump: Mapping[str, Any]) -> None:
-        """Replace the whole state with a `dump()`; ValueError if it is not one.
-
-        A dump without `datasets` leaves the saved data sets as they are.
-        """
-        if not isinstance(dump, Mapping) or dump.get("format") != DUMP_FORMAT:
-            raise ValueError(f"not a state dump of format {DUMP_FORMAT}")
+        """Replace the whole state with a `dump()`; ValueError if it is not one."""
+        check_dump(dump)
         try:
-            users = self._build_users(dump["users"])
-            datasets = None
-            if "datasets" in dump:
-                datasets = {}
-                for name, records in dump["datasets"].items():
-                    if not isinstance(name, str):
-                        raise TypeError(f"data set name {name!r} is not a string")
-                    self._build_users(records)  # only to check it
-                    datasets[name] = records
+            users: dict[str, UserData] = {}
+            for user_id, records in dump["users"].items():
+                users[user_id] = self._build_user(user_id, records)
             last_ms = int(dump.get("clock", 0))
         except (KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"malformed state dump: {error!r}") from error
         self._users, self._last_ms = users, max(self._last_ms, last_ms)
-        if datasets is not None:
-            self._datasets = datasets
         self.revision = max(self.revision, int(dump.get("revision", 0))) + 1
-
-    # -- named data sets --------------------------------------------------------------------------
-
-    def save_dataset(self, name: str) -> None:
-        """Keep a copy of every user's data under `name`, replacing a set saved under it before."""
-        self._datasets[name] = self._users_records()
-        self.revision += 1  # the saved sets are part of the persisted state
-
-    def load_dataset(self, name: str) -> None:
-        """Replace every user's data with the set saved under `name`; DatasetNotFound if there is none."""
-        records = self._datasets.get(name)
-        if records is None:
-            raise DatasetNotFound(f"No saved data set named {name!r}")
-        self._users = self._build_users(records)
-        self.revision += 1
-
-    def dataset_names(self) -> list[str]:
-        return sorted(self._datasets)
 
     # -- leads ------------------------------------------------------------------------------------
 
@@ -153,12 +85,10 @@ class LeadStore:
             offset = (page - 1) * limit
         else:
             # served newest first: the leads ahead of `key` are those with a greater key (and it, when after it)
-            if position.before:
-                ahead = total if position.key is None else total - view.bisect_right(position.key)
-                # a previous page starts on a page boundary, so meta.page is exact even past the end
-                offset = max(0, (ahead - 1) // limit * limit)
-            else:
-                offset = total - view.bisect_left(position.key)
+            ahead = 0
+            if position.key is not None:
+                ahead = total - (view.bisect_right if position.before else view.bisect_left)(position.key)
+            offset = page_offset(position, total, limit, ahead)
         stop = max(0, total - offset)
         keys = view.islice(max(0, stop - limit), stop, reverse=True) if stop else ()
         leads = [dict(user.leads[key[1]]) for key in keys]
@@ -174,12 +104,7 @@ class LeadStore:
         return self._users[user_id].text_of(lead)
 
     def create(self, user_id: str, fields: Mapping[str, Any]) -> Record:
-        now = self._tick()
-        lead = {name: None for name in LEAD_FIELDS}
-        lead.update(lead_type="buyer", interest_level="warm")
-        lead.update({name: value for name, value in fields.items() if name in LEAD_FIELDS})
-        lead.update(id=str(uuid.uuid4()), user_id=user_id, status="new", converted_to_client_id=None,
-                    last_contact_date=None, version=1, created_at=now, updated_at=now)
+        lead = new_lead(user_id, fields, self._tick())
         user = self._user(user_id)
         user.leads[lead["id"]] = lead
         user.index(lead)
@@ -244,12 +169,24 @@ class LeadStore:
                     updated_at=now)
         user.index(lead)
         self.revision += 1
-        return {
-            "client": {name: client[name] for name in CLIENT_FIELDS},
-            "lead": {"id": lead["id"], "lead_status": "converted", "client_id": client["id"]},
-            "primaryContactId": contact_id,
-            "additionalContactsCount": 0,
-        }
+        return conversion_answer(lead["id"], client, contact_id)
+
+    # -- named data sets --------------------------------------------------------------------------
+
+    def save_dataset(self, name: str) -> None:
+        self._datasets[name] = self.dump()  # a dump shares no record with the live state
+
+    def load_dataset(self, name: str) -> None:
+        snapshot = self._datasets.get(name)
+        if snapshot is None:
+            raise DatasetNotFound(name)
+        self.restore(snapshot)  # restore copies the records, so the snapshot stays as saved
+
+    def dataset_names(self) -> list[str]:
+        return sorted(self._datasets)
+
+    def close(self) -> None:
+        """Nothing to release."""
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -271,26 +208,12 @@ class LeadStore:
             raise LeadNotFound()
         return lead
 
-    def _users_records(self) -> dict[str, Any]:
-        # records are flat, so copying each dict is a deep copy
-        return {
-            user_id: {
-                "leads": [dict(user.leads[key[1]]) for key in reversed(user.all)],
-                "contacts": [dict(contact) for contact in user.contacts.values()],
-                "clients": [dict(client) for client in user.clients.values()],
-            }
-            for user_id, user in self._users.items()
-        }
-
-    def _build_users(self, records: Mapping[str, Any]) -> dict[str, UserData]:
-        return {user_id: self._build_user(user_id, user_records) for user_id, user_records in records.items()}
-
     def _load_initial(self) -> None:
         self._users = {self._owner_id: self._build_user(self._owner_id, self._initial)}
 
     @staticmethod
     def _build_user(user_id: str, records: Mapping[str, Any]) -> UserData:
-        leads = [{**{name: raw.get(name) for name in LEAD_FIELDS}, "user_id": user_id} for raw in records["leads"]]
+        leads = [stored_lead(raw, user_id) for raw in records["leads"]]
         user = UserData()
         user.load(leads, [dict(c) for c in records.get("contacts", ())], [dict(c) for c in records.get("clients", ())])
         return user
