@@ -12,6 +12,9 @@ from typing import Any
 from xdist.scheduler import LoadScheduling
 
 SERIAL_MODULES = ("contract_tests/test_rules_list.py",)
+# Schemathesis's tests, one per operation, each takes as long as dozens of rule checks: they go first,
+# one to a worker, so that no worker gets several of them.
+LONG_MODULES = ("contract_tests/test_conformance.py", "contract_tests/test_stateful.py")
 
 
 def is_serial(nodeid: str) -> bool:
@@ -46,12 +49,18 @@ class SerialLastScheduling(LoadScheduling):  # type: ignore[misc]
         self.collection = next(iter(self.node2collection.values()))
         indices = range(len(self.collection))
         self.serial = [index for index in indices if is_serial(self.collection[index])]
-        self.pending[:] = [index for index in indices if not is_serial(self.collection[index])]
+        parallel = [index for index in indices if not is_serial(self.collection[index])]
+        long_first = sorted(parallel, key=lambda index: not self.collection[index].startswith(LONG_MODULES))
+        self.pending[:] = long_first
         if self.maxschedchunk is None:
             self.maxschedchunk = len(self.collection)
-        chunk = max(1, min(len(self.pending) // max(len(self.nodes), 1) // 4, self.maxschedchunk))
+        for _ in range(2):  # a worker runs a test once it holds the next one: two each, dealt round
+            for node in self.nodes:
+                if self.pending:
+                    self._send_tests(node, 1)
         for node in self.nodes:
-            self._send_tests(node, chunk) if self.pending else self.check_schedule(node)
+            if not self.pending:
+                self.check_schedule(node)
 
     def check_schedule(self, node: Any, duration: float = 0) -> None:
         if node.shutting_down:

@@ -111,7 +111,7 @@ def test_a_get_has_no_body_read_and_an_unknown_entry_is_404(api: ApiClient) -> N
     api.get(f"/v1/leads/{RACHEL_ID}", params={"x": "it's"})
     entry = data(control(api, "GET", "/journal/1"))
     assert entry["request"]["body"] is None and entry["request"]["body_read"] is False
-    assert entry["curl"].startswith("curl -i 'http://testserver/v1/leads/f2b8d4a6-3c5e-4f7a-9b1d-8e0c6a4f2d9b?x=it")
+    assert entry["curl"].startswith("curl -i 'http://localhost/v1/leads/f2b8d4a6-3c5e-4f7a-9b1d-8e0c6a4f2d9b?x=it")
     assert_error(control(api, "GET", "/journal/99"), 404, "NOT_FOUND")
     assert_error(control(api, "GET", "/journal/nope"), 404, "NOT_FOUND")
 
@@ -135,7 +135,7 @@ def test_a_long_poll_answers_as_soon_as_an_api_request_is_journalled() -> None:
 
     async def scenario() -> tuple[float, dict[str, Any]]:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             started = time.monotonic()
             poll = asyncio.create_task(client.get("/__mock/journal", params={"after": "0", "wait": "20"}))
             await asyncio.sleep(0.2)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from ..timestamps import now_ms
-from ..records_check import check_state
 from .json_state import StateFileError, check_usable, read_json_state
 from .sql import CREATE_LEAD_INDEXES, DROP_LEAD_INDEXES, Cursor, Loader, SqlStore
 
@@ -62,7 +61,7 @@ class SqliteStore(SqlStore):
             self._remove_database(self.path)
             self._open()
             try:
-                self.restore(check_state(legacy))
+                self.restore(legacy)  # read_json_state passed it through the records check
             except ValueError as error:
                 self.close()
                 self._remove_database(self.path)
