@@ -392,3 +392,25 @@ def test_no_existing_lead_is_listed_for_both_keys(client: LeadsClient, client_2:
     assert not owners[0] & owners[1], describe(
         "listLeads", "owners listed for both keys", "different users", sorted(owners[0] & owners[1]), second
     )
+
+
+@pytest.mark.rule("deleted lead leaves the list and the stats", "deleteLead", "listLeads")
+@rereads
+def test_deleted_lead_leaves_the_list_and_the_stats(client: LeadsClient) -> None:
+    lead = client.create_lead(name="Contract Test Delete Lead", interest_level="hot")
+    before = client.request("GET", "/leads", params={"limit": 100})
+    stats_before = check_stats_consistent("listLeads", check_success("listLeads", before).get("stats"), before)
+    check_success("deleteLead", client.request("DELETE", f"/leads/{lead['id']}"))
+    after = client.request("GET", "/leads", params={"limit": 100})
+    data = check_success("listLeads", after)
+    listed = [item.get("id") for item in data.get("leads", [])]
+    assert lead["id"] not in listed, describe(
+        "listLeads", "data.leads after delete", f"without {lead['id']}", listed, after
+    )
+    stats_after = check_stats_consistent("listLeads", data.get("stats"), after)
+    for what, old, new in (
+        ("stats.total", stats_before["total"], stats_after["total"]),
+        ("stats.byStatus.new", stats_before["byStatus"]["new"], stats_after["byStatus"]["new"]),
+        ("stats.byInterestLevel.hot", stats_before["byInterestLevel"]["hot"], stats_after["byInterestLevel"]["hot"]),
+    ):
+        assert new == old - 1, describe("listLeads", f"{what} after delete", old - 1, new, after)
