@@ -58,8 +58,9 @@ def test_the_wheel_holds_the_spec_and_fixtures_from_the_top_level_files(installe
 def test_installed_mock_and_contract_suite_run_from_any_directory(installed: Path, tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("LEADS_", "PYTHON", "VIRTUAL_ENV"))}
     env["PATH"] = f"{installed}{os.pathsep}{env.get('PATH', '')}"
+    log = (tmp_path.parent / f"{tmp_path.name}-mock.log").open("w")  # a log line per request: never an unread pipe
     mock = subprocess.Popen([str(installed / "leads-mock"), "--port", "0"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=log, text=True)
     try:
         assert mock.stdout is not None
         first_line = mock.stdout.readline()
@@ -70,11 +71,13 @@ def test_installed_mock_and_contract_suite_run_from_any_directory(installed: Pat
         assert listing.json()["data"]["meta"]["total"] == 34  # the packaged fixtures, not the built-in fallback
         served = yaml.safe_load(httpx.get(f"{base_url}/openapi.yaml", timeout=30).text)
         assert served["info"] == yaml.safe_load((ROOT / "openapi.yaml").read_text(encoding="utf-8"))["info"]
-        checked = subprocess.run([str(installed / "leads-contract"), "--quick", "--base-url", base_url], cwd=tmp_path,
+        checked = subprocess.run([str(installed / "leads-contract"), "--quick", "--base-url", base_url,
+                                  "--api-key", "leads-mock-key"], cwd=tmp_path,
                                  env=env, capture_output=True, text=True, timeout=600)
         assert checked.returncode == 0, checked.stdout[-4000:] + checked.stderr[-2000:]
         assert " passed" in checked.stdout
     finally:
         mock.terminate()
         mock.communicate(timeout=30)
+        log.close()
     assert not list(tmp_path.iterdir()), "the tools wrote into the directory they were started from"
