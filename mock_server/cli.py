@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import sys
 import warnings
@@ -15,6 +16,9 @@ from .config import load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Ctrl-C stops the mock even when it was started as a background job (`cmd &` in a script
+    # starts it with SIGINT ignored, and uvicorn would restore and re-raise that ignored signal)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     settings = load_settings(argv, os.environ)
     # Connexion imports Starlette's test client, which warns about httpx on every start
     warnings.filterwarnings("ignore", message=".*starlette.testclient", category=Warning)
