@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    """Bind before serving, so that port 0 can be announced as the real port."""
+    """Bind and listen before serving, so that port 0 can be announced as the real port."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -65,5 +65,6 @@ def _listen(host: str, port: int) -> socket.socket:
     except OSError:
         sock.close()
         raise
+    sock.listen(2048)  # clients that read the banner may connect at once: they wait in the backlog
     sock.set_inheritable(True)
     return sock
