@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 LINTER := node_modules/.bin/redocly
-TEST_WORKERS ?= auto
+# Twice the cores: most tests spend half their time waiting on a subprocess or a socket.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null) && echo $$((n * 2)) || echo auto)
 
 .PHONY: run test lint chromium contract bench clean
 
