@@ -145,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "leads-contract-hypothesis"))
     # A CI job cancelled with SIGTERM cleans up like Ctrl-C: the leads the run created are deleted.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started as a background job (SIGINT ignored)
     # Test modules build their Schemathesis tests at import from the run's options: a second run
     # in this process must import them afresh.
     for name in [name for name in sys.modules if name.startswith("contract_tests.test_")]:

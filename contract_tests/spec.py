@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import schemathesis
@@ -16,8 +15,8 @@ from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from contract_tests.client import API_KEY_HEADER
+from leads_api_kit import spec_path
 
-SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 REQUEST_TIMEOUT_SECONDS = 30.0
 MAX_NAME_LENGTH = 255
 # JavaScript's trim(): what the documented "name is stored trimmed" removes.
@@ -80,7 +79,7 @@ def realistic_date_times() -> st.SearchStrategy[str]:
 
 def operation_ids() -> dict[str, str]:
     """`METHOD /path` label -> operationId, for every operation of the spec."""
-    schema = schemathesis.openapi.from_path(SPEC_PATH)
+    schema = schemathesis.openapi.from_path(spec_path())
     return {result.ok().label: result.ok().definition.raw["operationId"] for result in schema.get_all_operations()}
 
 
@@ -91,7 +90,7 @@ def load_schema(base_url: str, api_key: str, generation: Generation, *, show_key
     # The suite must replay identically: no example database, no cache carried between runs.
     config.cache.enabled = False
     config.output.sanitization.update(enabled=not show_key)  # X-API-Key is among its keys
-    schema = schemathesis.openapi.from_path(SPEC_PATH, config=config)
+    schema = schemathesis.openapi.from_path(spec_path(), config=config)
     schema.config.update(
         base_url=base_url, headers={API_KEY_HEADER: api_key}, request_timeout=REQUEST_TIMEOUT_SECONDS
     )

@@ -8,7 +8,6 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from functools import lru_cache, partial
-from pathlib import Path
 from typing import Any
 
 import connexion
@@ -18,6 +17,8 @@ from connexion.middleware.lifespan import LifespanMiddleware
 from connexion.middleware.server_error import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+
+from leads_api_kit import spec_path
 
 from .access_log import AccessLog
 from .admin import AdminMiddleware, admin_routes
@@ -37,10 +38,10 @@ from .panel import ControlPanel
 from .ratelimit import RateLimiter, RateLimitMiddleware
 from .request_validation import RequestValidationMiddleware
 from .routes import AllowedMethods, DocsOutsideLeads, NoTrailingSlash, SpecRouting
+from .spec_document import SpecDocument
 from .store import LeadStore, open_store
 from .validation import VALIDATOR_MAP
 
-SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 BASE_PATH = "/v1"
 EXPOSED_HEADERS = ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After", "Preference-Applied"]
 logger = logging.getLogger("mock_server")
@@ -48,7 +49,7 @@ logger = logging.getLogger("mock_server")
 
 @lru_cache(maxsize=1)
 def _parsed_spec() -> dict[str, Any]:
-    with SPEC_PATH.open(encoding="utf-8") as file:
+    with spec_path().open(encoding="utf-8") as file:
         return yaml.load(file, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> MockApp:
         partial(FaultMiddleware, runtime=runtime, forced=forced),
         ErrorHandling,
         partial(NoTrailingSlash, base_path=BASE_PATH, docs_prefix=f"{BASE_PATH}/ui/"),
+        partial(SpecDocument, document=_parsed_spec(), base_path=BASE_PATH),
         partial(DocsOutsideLeads, leads_path=f"{BASE_PATH}/leads"),
         SpecRouting,
         KeySecurity,

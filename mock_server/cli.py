@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import sys
 import warnings
@@ -15,6 +16,9 @@ from .config import is_loopback, load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Ctrl-C stops the mock even when it was started as a background job (`cmd &` in a script
+    # starts it with SIGINT ignored, and uvicorn would restore and re-raise that ignored signal)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     settings = load_settings(argv, os.environ)
     # Connexion imports Starlette's test client, which warns about httpx on every start
     warnings.filterwarnings("ignore", message=".*starlette.testclient", category=Warning)
@@ -69,7 +73,7 @@ class _Server(uvicorn.Server):
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    """Bind before serving, so that port 0 can be announced as the real port."""
+    """Bind and listen before serving, so that port 0 can be announced as the real port."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -78,5 +82,6 @@ def _listen(host: str, port: int) -> socket.socket:
     except OSError:
         sock.close()
         raise
+    sock.listen(2048)  # clients that read the banner may connect at once: they wait in the backlog
     sock.set_inheritable(True)
     return sock

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-DEFAULT_FIXTURES = PACKAGE_DIR.parent / "fixtures" / "leads.json"
+from leads_api_kit import fixtures_path
+
+DEFAULT_FIXTURES = fixtures_path()
 DEFAULT_API_KEY = "leads-mock-key"
 DEFAULT_SEED = 20260701
 ENV_PREFIX = "LEADS_MOCK_"
