@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from contract_tests import preflight as target_check
+from contract_tests.client import interrupt
 from contract_tests.run_state import CONSOLE_ENV, PREFLIGHT_ENV, write_stop_report
 from contract_tests.target import from_options
 
@@ -113,7 +114,7 @@ def usage_problem(args: argparse.Namespace) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     # Ctrl-C must reach the run even when it was started with SIGINT ignored (a background job).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, interrupt)
     try:
         args = parse_args(argv)
     except SystemExit as exc:  # argparse: --help is 0, a usage error is ours to number
@@ -144,8 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Hypothesis keeps caches (never an example database here) in ./.hypothesis; not in the user's directory.
     os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "leads-contract-hypothesis"))
     # A CI job cancelled with SIGTERM cleans up like Ctrl-C: the leads the run created are deleted.
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started as a background job (SIGINT ignored)
+    signal.signal(signal.SIGTERM, interrupt)
     # Test modules build their Schemathesis tests at import from the run's options: a second run
     # in this process must import them afresh.
     for name in [name for name in sys.modules if name.startswith("contract_tests.test_")]:
@@ -161,10 +161,6 @@ def exit_status(pytest_status: int) -> int:
         return EXIT_UNREACHABLE
     return {0: EXIT_PASSED, 1: EXIT_DIVERGED, 2: EXIT_INTERRUPTED, 3: EXIT_INTERNAL, 4: EXIT_USAGE,
             5: EXIT_USAGE}.get(pytest_status, EXIT_INTERNAL)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

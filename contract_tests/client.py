@@ -186,6 +186,15 @@ class LeadsClient:
             self.ledger.discard(self.api_key, path.rsplit("/", 1)[-1])
 
 
+INTERRUPTED = threading.Event()  # a Ctrl-C or SIGTERM came, even if library code swallowed its KeyboardInterrupt
+
+
+def interrupt(signum: int, frame: object) -> None:
+    """The handler of SIGINT and SIGTERM: remembered, then raised (the run stops and cleans up)."""
+    INTERRUPTED.set()
+    raise KeyboardInterrupt
+
+
 @contextmanager
 def deferred_interrupt() -> Iterator[None]:
     """Holds a Ctrl-C (SIGINT) back until the block ends, then raises it; only in the main thread."""
@@ -193,7 +202,7 @@ def deferred_interrupt() -> Iterator[None]:
         yield
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: (caught.append(signum), INTERRUPTED.set()))
     try:
         yield
     finally:

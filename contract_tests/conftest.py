@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from contract_tests import session as contract_session
-from contract_tests.client import LeadsClient
+from contract_tests.client import INTERRUPTED, LeadsClient
 from contract_tests.extraction import findings_of
 from contract_tests.findings import BLOCKED_PREFIX, BLOCKED_SEPARATOR
 from contract_tests.responses import RULE_TRANSPORT
@@ -135,6 +135,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     report.user_properties.append(("findings", json.dumps(findings)))
     return report
+
+
+def pytest_runtest_logfinish(nodeid: str, location: Any) -> None:
+    """A Ctrl-C that library code swallowed (e.g. inside a garbage-collection callback) still stops the run."""
+    if INTERRUPTED.is_set():
+        raise KeyboardInterrupt
 
 
 def transport_error_in(error: BaseException | None, depth: int = 0) -> BaseException | None:
