@@ -79,7 +79,7 @@ def test_swagger_ui_and_the_spec_are_served_without_a_key(api: ApiClient) -> Non
     page = api.get("/v1/ui/", key=None)
     assert page.status_code == 200 and "swagger" in page.text.lower()
     spec = api.get("/v1/openapi.json", key=None).json()
-    assert spec["info"]["title"] == "Leads API" and spec["servers"][0]["url"] == "http://testserver/v1"
+    assert spec["info"]["title"] == "Leads API" and spec["servers"][0]["url"] == "http://localhost/v1"
     assert api.get("/v1/ui/swagger-ui.css", key=None).status_code == 200  # local assets, no CDN
 
 
