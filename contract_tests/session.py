@@ -42,10 +42,14 @@ class ContractRun:
     observer: ResponseRules
     waits: WaitBudget
     prerequisites: Prerequisites
+    _schema: OpenApiSchema | None = None
 
     def schema(self) -> OpenApiSchema:
-        """A fresh schema bound to the target (each test module configures its own)."""
-        schema = load_schema(self.target.base_url, self.target.api_key, self.generation, show_key=self.show_key)
+        """The schema bound to the target, built once per process (a third of a second each time)."""
+        if self._schema is not None:
+            return self._schema
+        schema = self._schema = load_schema(self.target.base_url, self.target.api_key, self.generation,
+                                            show_key=self.show_key)
         guard = self.guard
 
         def filter_failure(context: Any, failure: Failure, case: Case, response: Response) -> bool:
