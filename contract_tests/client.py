@@ -171,7 +171,7 @@ class LeadsClient:
         data = payload.get("data")
         # Any 2xx with the lead will do: the status itself is the create rule's to judge.
         assert 200 <= response.status_code < 300 and isinstance(data, dict) and isinstance(data.get("id"), str), \
-            describe("createLead", "HTTP status", "2xx with the lead", _answer(response), response)
+            describe("createLead", "HTTP status", "2xx with the lead", answer_text(response), response)
         return data
 
     def _record(self, method: str, path: str, response: httpx.Response) -> None:
@@ -240,6 +240,3 @@ def _data_id(response: httpx.Response) -> str | None:
         return None
     return data.get("id") if isinstance(data, dict) and isinstance(data.get("id"), str) else None
 
-
-def _answer(response: httpx.Response) -> str:
-    return answer_text(response)

@@ -31,8 +31,8 @@ class BodyDeadline:
         self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+        if scope["type"] != "http" or not _has_body(scope):
+            await self.app(scope, receive, send)  # nothing to wait for: the hot path of a GET stays bare
             return
         deadline = asyncio.get_running_loop().time() + self.timeout
         body_complete = False
@@ -67,3 +67,8 @@ class BodyDeadline:
             if answered:
                 raise
             await error_response(error)(scope, receive, send)
+
+
+def _has_body(scope: Scope) -> bool:
+    """Whether the request declares a body (HTTP/1.1 frames one only with these headers)."""
+    return any(name in (b"content-length", b"transfer-encoding") for name, _ in scope["headers"])
