@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,8 +36,14 @@ class GarbageResponse(AssertionError):
 
 @dataclass
 class CreatedLeads:
-    """Ids of the leads this run created, per API key, until they are deleted."""
+    """Ids of the leads this run created, per API key, until they are deleted.
 
+    With `record_to`, every creation and deletion is also appended to that file as it happens,
+    so that the controlling process can clean up after a parallel worker that was stopped
+    (a Ctrl-C) before it could.
+    """
+
+    record_to: Path | None = None
     _alive: dict[str, set[str]] = field(default_factory=dict)
     _ever: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -45,6 +52,25 @@ class CreatedLeads:
         with self._lock:
             self._alive.setdefault(api_key, set()).add(lead_id)
             self._ever.add(lead_id.lower())
+            self._append("+", api_key, lead_id)
+
+    @classmethod
+    def replay(cls, records: list[Path]) -> CreatedLeads:
+        """The leads that the recorded runs created and did not delete, in one ledger."""
+        ledger = cls()
+        for path in records:
+            for line in path.read_text(encoding="utf-8").splitlines():
+                sign, api_key, lead_id = (json.loads(line) + [None, None, None])[:3]
+                if sign == "+":
+                    ledger.add(api_key, lead_id)
+                elif sign == "-":
+                    ledger.discard(api_key, lead_id)
+        return ledger
+
+    def _append(self, sign: str, api_key: str, lead_id: str) -> None:
+        if self.record_to is not None:
+            with self.record_to.open("a", encoding="utf-8") as file:
+                file.write(json.dumps([sign, api_key, lead_id]) + "\n")
 
     def created_in_run(self, lead_id: str) -> bool:
         """Whether this run created the lead, deleted since or not (ids compare case-insensitively)."""
@@ -54,6 +80,7 @@ class CreatedLeads:
     def discard(self, api_key: str, lead_id: str) -> None:
         with self._lock:
             self._alive.get(api_key, set()).discard(lead_id)
+            self._append("-", api_key, lead_id)
 
     def created_count(self) -> int:
         with self._lock:

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +39,8 @@ class RunState:
     ledger: CreatedLeads = field(default_factory=CreatedLeads)
     observer: ResponseRules = field(default_factory=ResponseRules)
     cleanup: CleanupRecord = field(default_factory=CleanupRecord)
+    ledgers: Path | None = None  # where every process of the run records what it creates and deletes
+    controller: bool = True
     waits: WaitBudget = field(init=False)
 
     def __post_init__(self) -> None:
@@ -59,27 +63,38 @@ class RunState:
     def worker_input(self) -> dict[str, Any]:
         return {"target": vars(self.target), "prerequisites": self.prerequisites.export(),
                 "report_dir": str(self.report_dir), "max_wait": self.max_wait, "rate_limit": self.rate_limit,
-                "console": os.environ.get(CONSOLE_ENV, "")}
+                "console": os.environ.get(CONSOLE_ENV, ""), "ledgers": str(self.ledgers)}
 
     @classmethod
     def from_worker_input(cls, config: pytest.Config, data: dict[str, Any]) -> RunState:
         curl.configure(show_key=bool(config.getoption("--show-key")), body_dir=Path(data["report_dir"]))
         if data["console"]:
             waits.CONSOLE[:] = [data["console"]]
+        worker = str(getattr(config, "workerinput", {}).get("workerid", "worker"))
+        ledgers = Path(data["ledgers"])
         return cls(Target(**data["target"]), Prerequisites.from_export(data["prerequisites"]),
-                   Path(data["report_dir"]), None, float(data["max_wait"]), data["rate_limit"])
+                   Path(data["report_dir"]), None, float(data["max_wait"]), data["rate_limit"],
+                   ledger=CreatedLeads(record_to=ledgers / f"{worker}.jsonl"), ledgers=ledgers, controller=False)
 
     def worker_output(self) -> dict[str, Any]:
-        return {"responses": self.observer.export(), "cleanup": self.cleanup.export()}
+        return {"responses": self.observer.export()}
 
     def absorb(self, output: dict[str, Any]) -> None:
         self.observer.merge(output["responses"])
-        self.cleanup.merge(output["cleanup"])
 
     # -- start and end --------------------------------------------------------------------------------
 
     def clean_up(self) -> None:
-        self.cleanup.merge(clean_up(self.target.base_url, self.ledger, self.waits).export())
+        """A worker deletes what it created; the controlling process then deletes whatever any
+        process of the run recorded and did not delete (a worker stopped by a Ctrl-C) and counts it all."""
+        if not self.controller:
+            clean_up(self.target.base_url, self.ledger, self.waits)
+            return
+        records = sorted(self.ledgers.glob("*.jsonl")) if self.ledgers else []
+        every = CreatedLeads.replay(records) if records else self.ledger
+        self.cleanup = clean_up(self.target.base_url, every, self.waits)
+        if self.ledgers:
+            shutil.rmtree(self.ledgers, ignore_errors=True)
 
     def header_lines(self) -> list[str]:
         target = self.target
@@ -116,7 +131,10 @@ def prepare(config: pytest.Config, resources: ExitStack) -> RunState:
     if os.environ.get(CONSOLE_ENV):
         waits.CONSOLE[:] = [os.environ[CONSOLE_ENV]]
     curl.configure(show_key=bool(config.getoption("--show-key")), body_dir=report_dir)
-    state = RunState(target, Prerequisites.assumed(), report_dir, report_json, float(config.getoption("--max-wait")))
+    ledgers = Path(tempfile.mkdtemp(prefix="leads-contract-ledgers-"))
+    resources.callback(shutil.rmtree, ledgers, ignore_errors=True)
+    state = RunState(target, Prerequisites.assumed(), report_dir, report_json, float(config.getoption("--max-wait")),
+                     ledger=CreatedLeads(record_to=ledgers / "controller.jsonl"), ledgers=ledgers)
     checked = os.environ.get(PREFLIGHT_ENV)
     if checked is not None:
         state.rate_limit = json.loads(checked)
