@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -152,8 +153,9 @@ class Visit:
         self.failed = [e["params"] for e in events if e.get("method") == "Network.loadingFailed"]
 
 
-def open_in_chromium(url: str, profile: Path, proxy: str) -> Visit:
-    """Open `url` in headless Chromium, wait until Swagger UI has drawn its operations, screenshot it."""
+@contextmanager
+def chromium_page(url: str, profile: Path, proxy: str) -> Iterator[DevTools]:
+    """Headless Chromium (a fresh `profile`, every request through `proxy`) showing `url`, driven over DevTools."""
     profile.mkdir()
     log = (profile.parent / "chromium.log").open("wb")
     process = subprocess.Popen(
@@ -175,12 +177,7 @@ def open_in_chromium(url: str, profile: Path, proxy: str) -> Visit:
             devtools.call("Network.enable")
             devtools.call("Page.enable")
             devtools.call("Page.navigate", url=url)
-            devtools.wait_for("document.querySelectorAll('.opblock').length >= 6")
-            devtools.wait_for("document.readyState === 'complete'")
-            shot = devtools.call("Page.captureScreenshot", format="png")
-            SCREENSHOT.write_bytes(base64.b64decode(shot["data"]))
-            html = devtools.evaluate("document.documentElement.outerHTML")
-            return Visit(url, html, devtools.events)
+            yield devtools
         finally:
             devtools.close()
     finally:
@@ -191,6 +188,17 @@ def open_in_chromium(url: str, profile: Path, proxy: str) -> Visit:
             process.kill()
             process.wait(timeout=30)
         log.close()
+
+
+def open_in_chromium(url: str, profile: Path, proxy: str) -> Visit:
+    """Open `url` in headless Chromium, wait until Swagger UI has drawn its operations, screenshot it."""
+    with chromium_page(url, profile, proxy) as devtools:
+        devtools.wait_for("document.querySelectorAll('.opblock').length >= 6")
+        devtools.wait_for("document.readyState === 'complete'")
+        shot = devtools.call("Page.captureScreenshot", format="png")
+        SCREENSHOT.write_bytes(base64.b64decode(shot["data"]))
+        html = devtools.evaluate("document.documentElement.outerHTML")
+        return Visit(url, html, devtools.events)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ import uvicorn
 
 from conftest import KEY, RACHEL_ID, TEST_SETTINGS
 from mock_server.app import create_app
-from test_docs_page import CHROMIUM_FLAGS, WAIT_SECONDS, DevTools, RefusingProxy, chromium
+from test_docs_page import DevTools, RefusingProxy, chromium_page
 
 SCREENSHOT = Path("/tmp/leads-mock-panel.png")
 FIXTURE_LEADS = 34
@@ -100,43 +100,13 @@ def serve(app: Any) -> tuple[str, uvicorn.Server, threading.Thread, socket.socke
 
 def open_panel(tmp_path: Path, admin_token: str | None = None) -> Iterator[Panel]:
     base, server, thread, sock = serve(create_app(replace(TEST_SETTINGS, admin_token=admin_token)))
-    profile = tmp_path / "profile"
-    profile.mkdir()
-    log = (tmp_path / "chromium.log").open("wb")
-    with RefusingProxy() as proxy:
-        process = subprocess.Popen(
-            [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--proxy-server={proxy.url}",
-             "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "about:blank"],
-            stdout=log, stderr=log,
-        )
-        try:
-            port_file = profile / "DevToolsActivePort"
-            deadline = time.monotonic() + WAIT_SECONDS
-            while not (port_file.is_file() and port_file.read_text().strip()):
-                assert process.poll() is None and time.monotonic() < deadline, "Chromium did not open DevTools"
-                time.sleep(0.05)
-            port = port_file.read_text().split()[0]
-            targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
-            page = next(target for target in targets if target["type"] == "page")
-            devtools = DevTools(page["webSocketDebuggerUrl"])
-            try:
-                devtools.call("Network.enable")
-                devtools.call("Page.enable")
-                devtools.call("Page.navigate", url=f"{base}/__mock/")
-                yield Panel(base, devtools)
-            finally:
-                devtools.close()
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=30)
-            log.close()
-            server.should_exit = True
-            thread.join(timeout=30)
-            sock.close()
+    try:
+        with RefusingProxy() as proxy, chromium_page(f"{base}/__mock/", tmp_path / "profile", proxy.url) as devtools:
+            yield Panel(base, devtools)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
 
 
 @pytest.fixture
