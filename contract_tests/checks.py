@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -14,28 +13,26 @@ import httpx
 from contract_tests.client import LeadsClient, body_of
 from contract_tests.findings import Blocked, answer_text, describe
 from contract_tests.prerequisites import RULE_DELETE
-from contract_tests.responses import ENUMS, RULE_ENVELOPE, RULE_RATE_HEADERS
-
-STATUSES = ("new", "contacted", "qualified", "unqualified", "converted", "lost")
-INTEREST_LEVELS = ("hot", "warm", "cold")
-LEAD_TYPES = ("buyer", "seller", "both")
-LEAD_FIELDS = (
-    "id", "user_id", "name", "email", "phone", "source", "status", "lead_type",
-    "interest_level", "budget", "timeline", "message", "notes", "last_contact_date",
-    "next_follow_up", "converted_to_client_id", "version", "created_at", "updated_at",
+from contract_tests.responses import (  # noqa: F401 - the rule modules import the lead's names from here
+    ENUMS,
+    INTEREST_LEVELS,
+    LEAD_FIELDS,
+    LEAD_TYPES,
+    RULE_ENVELOPE,
+    RULE_RATE_HEADERS,
+    STATUSES,
+    UUID,
 )
-NULLABLE_TEXT_FIELDS = ("email", "phone", "source", "timeline", "message", "notes")
+
 DATETIME_FIELDS = ("last_contact_date", "next_follow_up", "created_at", "updated_at")
-TIMESTAMP_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 REREAD_ATTEMPTS = 3
 Params = ParamSpec("Params")
-UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def is_uuid(value: Any) -> bool:
     """The canonical 8-4-4-4-12 hex form (either case)."""
-    return isinstance(value, str) and UUID_PATTERN.fullmatch(value) is not None
+    return isinstance(value, str) and UUID.fullmatch(value) is not None
 
 
 def parse_instant(text: str) -> datetime:

@@ -4,7 +4,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from contract_tests.client import CreatedLeads, GarbageResponse, LeadsClient
 from contract_tests.findings import answer_text
@@ -19,14 +18,6 @@ class CleanupRecord:
     created: int = 0
     deleted: int = 0
     left: list[dict[str, str]] = field(default_factory=list)  # {"id", "answer"}
-
-    def merge(self, other: dict[str, Any]) -> None:
-        self.created += other["created"]
-        self.deleted += other["deleted"]
-        self.left += other["left"]
-
-    def export(self) -> dict[str, Any]:
-        return {"created": self.created, "deleted": self.deleted, "left": list(self.left)}
 
 
 def clean_up(base_url: str, ledger: CreatedLeads, waits: WaitBudget) -> CleanupRecord:
