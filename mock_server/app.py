@@ -20,23 +20,23 @@ from starlette.responses import JSONResponse
 
 from leads_api_kit import spec_path
 
-from .access_log import AccessLog
-from .admin import AdminMiddleware, admin_routes
+from .middleware.access_log import AccessLog
+from .controls.admin import AdminMiddleware, admin_routes
 from .auth import ApiKeys, KeySecurity
-from .body_deadline import BodyDeadline
+from .middleware.body_deadline import BodyDeadline
 from .config import Runtime, Settings
-from .control_guard import CONTROL_PREFIX, ControlGuard
-from .cors import Cors
+from .controls.control_guard import CONTROL_PREFIX, ControlGuard
+from .middleware.cors import Cors
 from .dataset import load_dataset
-from .dispatch import DirectApi
-from .error_handling import ErrorHandling
+from .middleware.dispatch import DirectApi
+from .middleware.error_handling import ErrorHandling
 from .errors import ErrorTranslator
-from .faults import FaultMiddleware, ForcedAnswers
-from .journal import Journal, JournalMiddleware
+from .controls.faults import FaultMiddleware, ForcedAnswers
+from .controls.journal import Journal, JournalMiddleware
 from .leads import LeadsApi, OperationResolver
-from .panel import ControlPanel
+from .controls.panel import ControlPanel
 from .ratelimit import RateLimiter, RateLimitMiddleware
-from .request_validation import RequestValidationMiddleware
+from .middleware.request_validation import RequestValidationMiddleware
 from .routes import AllowedMethods, DocsOutsideLeads, NoTrailingSlash, SpecRouting
 from .spec_document import SpecDocument
 from .store import LeadStore, open_store

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mock_server.faults import MAX_DELAY_MS, FaultMiddleware, Preferences, parse_prefer
+from mock_server.controls.faults import MAX_DELAY_MS, FaultMiddleware, Preferences, parse_prefer
 
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 

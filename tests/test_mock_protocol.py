@@ -262,7 +262,7 @@ def test_the_default_connection_cap_leaves_room_in_the_descriptor_limit(
         monkeypatch: pytest.MonkeyPatch, soft: int, cap: int) -> None:
     import resource
 
-    from mock_server.protocol import ConnectionLimits
+    from mock_server.serving.protocol import ConnectionLimits
     monkeypatch.setattr(resource, "getrlimit", lambda _which: (soft, soft))
     assert ConnectionLimits().connection_cap() == cap
     assert ConnectionLimits(max_connections=7).connection_cap() == 7
@@ -272,7 +272,7 @@ def test_the_server_config_uses_the_guarded_protocol_and_believes_no_forwarded_a
     from dataclasses import replace
 
     from conftest import TEST_SETTINGS, make_app
-    from mock_server.protocol import GuardedHttpProtocol
+    from mock_server.serving.protocol import GuardedHttpProtocol
     from mock_server.serving import server_config
     config = server_config(make_app(), replace(TEST_SETTINGS, keep_alive_timeout=2.5))
     assert issubclass(config.http, GuardedHttpProtocol)  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ from typing import Any
 
 import uvicorn
 
-from .config import Settings
+from ..config import Settings
 from .protocol import ConnectionLimits, guarded_protocol
 
 

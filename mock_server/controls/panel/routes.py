@@ -18,15 +18,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..api_errors import ApiError, DatasetNotFound
-from ..auth import ApiKeys
-from ..envelope import success
-from ..errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed, error_response, issue
+from ...api_errors import ApiError, DatasetNotFound
+from ...auth import ApiKeys
+from ...envelope import success
+from ...errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed, error_response, issue
 from ..faults import OPERATION_IDS, ForcedAnswers
 from ..journal import Journal, mask_api_key
-from ..ratelimit import RateLimiter, key_bucket
-from ..sample_data import generate_dataset
-from ..store import DUMP_FORMAT, INTEREST_LEVELS, STATUSES, LeadPage
+from ...ratelimit import RateLimiter, key_bucket
+from ...sample_data import generate_dataset
+from ...store import DUMP_FORMAT, INTEREST_LEVELS, STATUSES, LeadPage
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 ASSETS = {"panel.js": "text/javascript; charset=utf-8", "panel.css": "text/css; charset=utf-8"}

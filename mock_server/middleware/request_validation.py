@@ -14,7 +14,7 @@ from connexion.middleware.request_validation import RequestValidationMiddleware 
 from connexion.operations import AbstractOperation
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .validation import VALIDATOR_MAP
+from ..validation import VALIDATOR_MAP
 
 
 class ValidationOperation:

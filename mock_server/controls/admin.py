@@ -12,11 +12,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .envelope import success
-from .errors import ApiError, InvalidJson, MethodNotAllowed, MissingApiKey, NoUpdates, PayloadTooLarge
-from .errors import RouteNotFound, ValidationFailed, error_response, issue
+from ..envelope import success
+from ..errors import ApiError, InvalidJson, MethodNotAllowed, MissingApiKey, NoUpdates, PayloadTooLarge
+from ..errors import RouteNotFound, ValidationFailed, error_response, issue
 from .faults import MAX_DELAY_MS
-from .config import MAX_RATE_LIMIT, MAX_RATE_WINDOW_SECONDS
+from ..config import MAX_RATE_LIMIT, MAX_RATE_WINDOW_SECONDS
 from .journal import Journal, mask_api_key
 from .panel import ControlPanel
 

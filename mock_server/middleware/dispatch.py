@@ -16,7 +16,7 @@ from connexion.apps.asynchronous import AsyncApi
 from connexion.operations import AbstractOperation
 from starlette.types import Receive, Scope, Send
 
-from .validation import query_values
+from ..validation import query_values
 
 _NO_DEFAULT = object()
 

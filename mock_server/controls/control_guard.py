@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .api_errors import ApiError
-from .config import is_loopback
-from .errors import error_response
+from ..api_errors import ApiError
+from ..config import is_loopback
+from ..errors import error_response
 
 CONTROL_PREFIX = "/__mock"
 _SAME_SITE_FETCHES = (b"same-origin", b"none")  # `none`: typed in the address bar, a bookmark

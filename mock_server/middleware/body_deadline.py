@@ -13,8 +13,8 @@ import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import error_response
-from .protocol import RequestTimeout
+from ..errors import error_response
+from ..serving.protocol import RequestTimeout
 
 
 class ClientWentAway(BaseException):

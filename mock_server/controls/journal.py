@@ -17,7 +17,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .faults import is_leads_path
-from .timestamps import format_ms, now_ms
+from ..timestamps import format_ms, now_ms
 
 DEFAULT_CAPACITY = 500
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024

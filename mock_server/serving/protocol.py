@@ -24,8 +24,8 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from .api_errors import ApiError
-from .errors import error_body
+from ..api_errors import ApiError
+from ..errors import error_body
 
 DEFAULT_MAX_URL_BYTES = 16 * 1024
 DEFAULT_MAX_HEAD_BYTES = 64 * 1024

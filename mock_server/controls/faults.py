@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import ApiError, error_response, issue
+from ..errors import ApiError, error_response, issue
 
 API_PATH = "/v1/leads"
 MAX_DELAY_MS = 30_000

@@ -1,0 +1,1 @@
+"""Mock-only controls under `/__mock`: reset and inspection, the request journal, faults, and the control panel."""
