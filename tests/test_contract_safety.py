@@ -135,7 +135,9 @@ def full_run() -> Iterator[tuple[Server, subprocess.CompletedProcess[str]]]:
 
 
 def cli_command(base_url: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "contract_tests", "--base-url", base_url, "--api-key", KEY, "--api-key-2", KEY_2, *extra]
+    # Two workers: parallel, so what every process created is cleaned up, at half the start-up of the default four.
+    return [sys.executable, "-m", "contract_tests", "--base-url", base_url, "--api-key", KEY, "--api-key-2", KEY_2,
+            "--workers", "2", *extra]
 
 
 def clean_env() -> dict[str, str]:
