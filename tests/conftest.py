@@ -30,6 +30,18 @@ RACHEL_ID = "f2b8d4a6-3c5e-4f7a-9b1d-8e0c6a4f2d9b"  # the newest fixture lead: n
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 TEST_SETTINGS = Settings(api_keys=(KEY, OTHER_KEY), rate_limit=100_000)
 _NO_KEY = object()
+# The files that take longest (runs of the contract suite, pip, the mock with 100,000 leads, Chromium), longest
+# first: `make test` hands whole files to its workers in collection order, so none of these starts last.
+LONGEST_FIRST = (
+    "test_contract_kill_rate.py", "test_contract_safety.py", "test_contract_diagnosis.py", "test_contract_cli.py",
+    "test_mock_cli_e2e.py", "test_installed_wheel.py", "test_plain_schemathesis.py", "test_mock_postgres.py",
+    "test_mock_state_file.py", "test_generated_clients.py", "test_panel_page.py", "test_mock_cli.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
 class ApiClient:
