@@ -26,6 +26,7 @@ import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
+from conftest import serving
 from mock_server.app import load_spec
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
@@ -201,11 +202,11 @@ def open_in_chromium(url: str, profile: Path, proxy: str) -> Visit:
         return Visit(url, html, devtools.events)
 
 
-@pytest.fixture
-def visit(live_server: Any, tmp_path: Path) -> Iterator[Visit]:
-    base, _ = live_server
-    with RefusingProxy() as proxy:
-        yield open_in_chromium(f"{base}/v1/ui/", tmp_path / "profile", proxy.url)
+@pytest.fixture(scope="module")
+def visit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Visit]:
+    """One visit of the docs page, read by each test below."""
+    with serving() as (base, _), RefusingProxy() as proxy:
+        yield open_in_chromium(f"{base}/v1/ui/", tmp_path_factory.mktemp("docs-page") / "profile", proxy.url)
 
 
 def test_docs_page_renders_all_six_operations(visit: Visit) -> None:
