@@ -30,11 +30,12 @@ KEYS = ("diagnosis-key-one-1111", "diagnosis-key-two-2222")
 RUN_TIMEOUT = 600
 CREATE_PREREQUISITE = "create with the documented body (prerequisite)"
 SCHEMATHESIS_RULE = "OpenAPI conformance (Schemathesis)"
-# Twelve defects of different kinds, with creating a lead still working.
+# Thirteen defects of different kinds, with creating a lead still working.
 MANY_DEFECTS = (
     "pagination_other_shape", "html_escaped_text", "capitalised_enums", "errors_without_timestamp",
     "missing_lead_403", "convert_without_contact_fields", "server_error_at_max_length", "null_version_conflict",
     "name_limit_before_trimming", "body_limit_1000000", "oldest_first", "rate_limit_headers_missing",
+    "malformed_json_500",
 )
 # Creating a lead fails, and ten defects that read-only requests still show.
 CREATE_BROKEN_DEFECTS = (
@@ -73,8 +74,14 @@ def run_against(defects: Iterable[str], tmp_path: Path, *args: str, **options: i
 
 
 @pytest.fixture(scope="module")
-def many_defects_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    return run_against(MANY_DEFECTS, tmp_path_factory.mktemp("many"))
+def many_defects_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the run against many defects writes its report (and the bodies its curl lines send)."""
+    return tmp_path_factory.mktemp("many")
+
+
+@pytest.fixture(scope="module")
+def many_defects_run(many_defects_folder: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    return run_against(MANY_DEFECTS, many_defects_folder)
 
 
 @pytest.fixture(scope="module")
@@ -170,14 +177,15 @@ def test_waits_for_429_are_printed_and_bounded_by_max_wait(tmp_path: Path) -> No
     assert elapsed < 120
 
 
-def test_a_body_that_a_terminal_cannot_carry_is_reproduced_from_a_file(tmp_path: Path) -> None:
-    _, document = run_against(["body_limit_1000000", "malformed_json_500"], tmp_path)
+def test_a_body_that_a_terminal_cannot_carry_is_reproduced_from_a_file(many_defects_run: Any, many_defects_folder: Path) -> None:
+    # body_limit_1000000 refuses a body of almost 1 MiB; malformed_json_500 answers a non-UTF-8 body with 500.
+    _, document = many_defects_run
     curls = [failure["curl"] for rule in document["rules"] for failure in rule["failures"] if failure["curl"]]
     from_files = [curl for curl in curls if "--data-binary @" in curl]
     assert from_files, curls
     for curl in from_files:
         path = Path(curl.split("--data-binary @", 1)[1].split()[0].strip("'"))
-        assert path.is_file() and path.parent.parent == tmp_path
+        assert path.is_file() and path.parent.parent == many_defects_folder
     assert not any("truncated" in curl for curl in curls)
     non_utf8 = verdicts(document)["non-UTF-8 body is 400 INVALID_JSON"]["failures"][0]["curl"]
     body = Path(non_utf8.split("@", 1)[1].split()[0].strip("'")).read_bytes()
