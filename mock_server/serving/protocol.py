@@ -194,6 +194,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._feed(piece)
         if data and not self._refused:
             self._feed(data)
+        if self._request_begun and self._in_head and self._head_timer is None and not self._refused:
+            # a request head begun in these bytes and not complete: its deadline runs from now (a head
+            # that arrives whole, as most do, never needs a timer)
+            self._arm_head_timer()
 
     def _feed(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
@@ -214,8 +218,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._request_begun = True
         self._url_bytes = 0
-        if self._head_timer is None:
-            self._arm_head_timer()
 
     def on_url(self, url: bytes) -> None:
         self._url_bytes += len(url)

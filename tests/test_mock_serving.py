@@ -1,8 +1,13 @@
-"""An answer's head and body leave in one write; nothing written waits past the event loop's current step."""
+"""How the mock's connections are served: an answer's head and body leave in one write, nothing written waits
+past the event loop's current step, and a request head's deadline holds on a kept-alive connection too."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+
+from conftest import serving
+from test_mock_protocol import HEAD, connect, envelope, read_answer
 
 from mock_server.serving.protocol import JoinedWrites
 
@@ -81,3 +86,15 @@ def test_close_sends_what_is_held_first_and_nothing_goes_out_after() -> None:
     transport = asyncio.run(scenario())
     assert transport.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"]
     assert transport.closed
+
+
+def test_a_second_request_whose_head_trickles_on_a_kept_alive_connection_gets_408() -> None:
+    with serving(header_timeout=1.0, keep_alive_timeout=5.0) as (base, _app), connect(base) as sock:
+        sock.sendall(f"GET /v1/leads?limit=1 HTTP/1.1\r\n{HEAD}\r\n".encode())
+        status, _, _, was_closed = read_answer(sock, close_wait=0.05)
+        assert status == 200 and not was_closed
+        sock.sendall(b"GET /v1/leads HTTP/1.1\r\nHost: x\r\n")  # and the rest never comes
+        started = time.monotonic()
+        status, headers, body, was_closed = read_answer(sock)
+        envelope(status, headers, body, 408, "REQUEST_TIMEOUT")
+        assert was_closed and time.monotonic() - started < 4
