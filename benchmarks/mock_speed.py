@@ -5,11 +5,14 @@ bounded in time (about 6 minutes with the defaults): get by id, two list pages a
 100 and 100,000 leads, for the memory store, SQLite (`--state-file`), PostgreSQL with one mock
 process and with two (`--database-url`; a throwaway cluster of Debian's PostgreSQL, fsync on).
 With two processes one wrk drives each, at once, and their requests/s add up. With `--prism`, Prism's
-static mock of the same spec answers get by id just before the first backend. Prints one table
+static mock of the same spec answers get by id just before the first backend. Each server gets a
+second of get by id before it is measured, Prism 12 s (it compiles its JavaScript as it runs, and
+its first seconds are several times slower). Prints one table
 (requests/s, p50, p99, the server's CPU time per request, the ratio to plain Starlette) and the
 issue's goals as ratios measured in this run. Plain Starlette runs first and last: on a shared
 machine the two differ; compare ratios, not raw numbers, across runs (CPU time per request moves
-far less with the machine's load than requests/s do). Run by hand: `make bench` or `python benchmarks/mock_speed.py`.
+far less with the machine's load than requests/s do). Run by hand: `make bench` or
+`python benchmarks/mock_speed.py`.
 """
 from __future__ import annotations
 
@@ -35,6 +38,10 @@ from threading import Thread
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "bench-key"
+WARM_UP_SECONDS = 1
+# Prism compiles its JavaScript as it runs: here its CPU time per request fell from about 3.5 ms in its
+# first 3 s under load to about 1.1-1.3 ms after 15 s; measured warm, as a developer's session meets it
+PRISM_WARM_UP_SECONDS = 12
 PLAIN_STARLETTE_APP = '''
 import json, sys
 from starlette.applications import Starlette
@@ -154,6 +161,13 @@ def wrk(url: str, seconds: int, connections: int, script: str | None = None, ser
     return Result(rps, p50, p99, requests, cpu / requests * 1e6 if server_pid and requests else None)
 
 
+def warm_up(urls: list[str], connections: int, seconds: int = WARM_UP_SECONDS) -> None:
+    """Load before a server is measured, its answers not counted (the mock builds a few things lazily)."""
+    for url in urls:
+        with contextlib.suppress(RuntimeError):
+            wrk(url, seconds, connections)
+
+
 def first_lead_id(base: str, query: str = "") -> str:
     request = urllib.request.Request(f"{base}/v1/leads?limit=1{query}", headers={"X-API-Key": API_KEY})
     return json.load(urllib.request.urlopen(request))["data"]["leads"][0]["id"]
@@ -178,6 +192,7 @@ def measure_plain(python: str, seconds: int, connections: int) -> Result:
         with running(command, base + "/v1/leads/none", cwd=Path(tmp)) as pid:
             urllib.request.urlopen(urllib.request.Request(
                 f"{base}/v1/leads/{lead['id']}", data=json.dumps(lead).encode(), method="PUT"))
+            warm_up([f"{base}/v1/leads/{lead['id']}"], connections)
             return wrk(f"{base}/v1/leads/{lead['id']}", seconds, connections, server_pid=pid)
 
 
@@ -187,6 +202,7 @@ def measure_prism(prism: str, seconds: int, connections: int) -> Result:
     command = [prism, "mock", "-h", "127.0.0.1", "-p", str(port), str(ROOT / "openapi.yaml")]
     url = f"http://127.0.0.1:{port}/leads/f2b8d4a6-3c5e-4f7a-9b1d-8e0c6a4f2d9b"
     with running(command, url) as pid:
+        warm_up([url], connections, PRISM_WARM_UP_SECONDS)
         return wrk(url, seconds, connections, server_pid=pid)
 
 
@@ -281,6 +297,7 @@ def main() -> None:
                             results[(scenario, backend, size)] = wrk_all(
                                 [(base + path, pid) for base, pid in servers], args.seconds, args.connections, script)
 
+                        warm_up([f"{base}/v1/leads/{lead_id}" for base, _ in servers], args.connections)
                         measure("get by id", f"/v1/leads/{lead_id}")
                         measure("list, 2 filters", "/v1/leads?status=contacted&interest_level=hot&limit=25")
                         measure("list, page 3 of all", "/v1/leads?page=3&limit=25")
