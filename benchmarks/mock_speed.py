@@ -5,9 +5,10 @@ bounded in time (about 6 minutes with the defaults): get by id, two list pages a
 100 and 100,000 leads, for the memory store, SQLite (`--state-file`), PostgreSQL with one mock
 process and with two (`--database-url`; a throwaway cluster of Debian's PostgreSQL, fsync on).
 With two processes one wrk drives each, at once, and their requests/s add up. With `--prism`, Prism's
-static mock of the same spec answers get by id just before the first backend. Each server gets a
-second of get by id before it is measured, Prism 12 s (it compiles its JavaScript as it runs, and
-its first seconds are several times slower). Prints one table
+static mock of the same spec answers get by id just before the first backend, then back to back with
+memory's get by id at 100 leads, a few times (the ratio of each pair sees one moment of the machine's
+load). Each server gets a second of get by id before it is measured, Prism 12 s (it compiles its
+JavaScript as it runs, and its first seconds are several times slower). Prints one table
 (requests/s, p50, p99, the server's CPU time per request, the ratio to plain Starlette) and the
 issue's goals as ratios measured in this run. Plain Starlette runs first and last: on a shared
 machine the two differ; compare ratios, not raw numbers, across runs (CPU time per request moves
@@ -196,14 +197,28 @@ def measure_plain(python: str, seconds: int, connections: int) -> Result:
             return wrk(f"{base}/v1/leads/{lead['id']}", seconds, connections, server_pid=pid)
 
 
-def measure_prism(prism: str, seconds: int, connections: int) -> Result:
-    """Prism answering get by id from the spec's examples: the static mock the mock is compared with."""
+@contextmanager
+def prism_server(prism: str, connections: int) -> Iterator[tuple[str, int]]:
+    """Prism's static mock of openapi.yaml, warmed up: the get-by-id URL it answers from the spec's
+    examples, and its process id. The static mock the mock is compared with."""
     port = free_port()
     command = [prism, "mock", "-h", "127.0.0.1", "-p", str(port), str(ROOT / "openapi.yaml")]
     url = f"http://127.0.0.1:{port}/leads/f2b8d4a6-3c5e-4f7a-9b1d-8e0c6a4f2d9b"
     with running(command, url) as pid:
         warm_up([url], connections, PRISM_WARM_UP_SECONDS)
-        return wrk(url, seconds, connections, server_pid=pid)
+        yield url, pid
+
+
+def alternate_with_prism(mock: tuple[str, int], prism: tuple[str, int], seconds: int, connections: int,
+                         pairs: int) -> list[tuple[Result, Result]]:
+    """(mock, Prism) get-by-id runs back to back, `pairs` times, the order swapped each time: each pair's
+    ratio sees one moment of the machine's load."""
+    measured = []
+    for number in range(pairs):
+        order = (mock, prism) if number % 2 == 0 else (prism, mock)
+        first, second = (wrk(url, seconds, connections, server_pid=pid) for url, pid in order)
+        measured.append((first, second) if number % 2 == 0 else (second, first))
+    return measured
 
 
 def wrk_all(servers: list[tuple[str, int]], seconds: int, connections: int, script: str | None = None) -> Result:
@@ -262,6 +277,8 @@ def main() -> None:
     parser.add_argument("--backends", default=",".join(BACKENDS), help=f"comma-separated, of {', '.join(BACKENDS)}")
     parser.add_argument("--prism", metavar="PATH", help="also measure Prism's static mock of openapi.yaml on get by id: "
                         "the path of its `prism` command (npm install @stoplight/prism-cli@5.16.0)")
+    parser.add_argument("--prism-pairs", type=int, default=4, metavar="N",
+                        help="with --prism: memory's and Prism's get by id run back to back N times (default 4)")
     args = parser.parse_args()
     backends = [name.strip() for name in args.backends.split(",") if name.strip()]
     if unknown := set(backends) - set(BACKENDS):
@@ -282,10 +299,14 @@ def main() -> None:
     plain_before = measure_plain(python, args.seconds, args.connections)
     results: dict[tuple[str, str, int], Result] = {}
     startups: dict[tuple[str, int], float] = {}
+    pairs: list[tuple[Result, Result]] = []  # (memory, Prism) get by id at 100 leads, back to back
+    prism: Result | None = None
     try:
-        # Prism just before the first backend (memory by default): the two get-by-id runs compared sit side by side
-        prism = measure_prism(args.prism, args.seconds, args.connections) if args.prism else None
-        with tempfile.TemporaryDirectory() as tmp:
+        with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+            # Prism up through the run: measured just before the first backend, then beside memory's get by id
+            prism_at = stack.enter_context(prism_server(args.prism, args.connections)) if args.prism else None
+            if prism_at:
+                prism = wrk(prism_at[0], args.seconds, args.connections, server_pid=prism_at[1])
             for backend in backends:
                 for size in (100, args.large):
                     started = time.monotonic()
@@ -299,6 +320,9 @@ def main() -> None:
 
                         warm_up([f"{base}/v1/leads/{lead_id}" for base, _ in servers], args.connections)
                         measure("get by id", f"/v1/leads/{lead_id}")
+                        if prism_at and backend == "memory" and size == 100:
+                            pairs = alternate_with_prism((f"{servers[0][0]}/v1/leads/{lead_id}", servers[0][1]),
+                                                         prism_at, args.seconds, args.connections, args.prism_pairs)
                         measure("list, 2 filters", "/v1/leads?status=contacted&interest_level=hot&limit=25")
                         measure("list, page 3 of all", "/v1/leads?page=3&limit=25")
                         measure("create", "/v1/leads", CREATE_SCRIPT)
@@ -344,6 +368,13 @@ def main() -> None:
         if memory.cpu_us_per_request and prism.cpu_us_per_request:
             print(f"  memory get by id = {prism.cpu_us_per_request / memory.cpu_us_per_request:.1f}x "
                   "Prism's static mock in CPU time per request (the same goal, less noisy)")
+    if pairs:
+        speed = [ours.requests_per_second / theirs.requests_per_second for ours, theirs in pairs]
+        cpu = [theirs.cpu_us_per_request / ours.cpu_us_per_request for ours, theirs in pairs
+               if ours.cpu_us_per_request and theirs.cpu_us_per_request]
+        print(f"  memory get by id, {len(pairs)} runs back to back with Prism's: "
+              f"{', '.join(f'{ratio:.1f}x' for ratio in speed)} its req/s (median {statistics.median(speed):.1f}x), "
+              f"{', '.join(f'{ratio:.1f}x' for ratio in cpu)} in CPU time (median {statistics.median(cpu):.1f}x)")
 
 
 if __name__ == "__main__":
