@@ -72,6 +72,20 @@ def check_success(
     return data
 
 
+def check_created(operation: str, response: httpx.Response) -> dict[str, Any]:
+    """A create that succeeded: any 2xx whose `data` is the lead; returns the lead.
+
+    Only the create-status rule demands 201 (and its message): the rules that judge what a
+    created lead holds fail only on that.
+    """
+    check_status(operation, response, "2xx")
+    lead = data_of(operation, response)
+    assert isinstance(lead, dict) and isinstance(lead.get("id"), str), describe(
+        operation, "data", "the created lead (an object with its id)", lead, response
+    )
+    return lead
+
+
 def check_error(operation: str, response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     """`status` and `error.code`; returns the `error` object."""
     check_status(operation, response, status)

@@ -30,6 +30,8 @@ KEYS = ("diagnosis-key-one-1111", "diagnosis-key-two-2222")
 RUN_TIMEOUT = 600
 CREATE_PREREQUISITE = "create with the documented body (prerequisite)"
 SCHEMATHESIS_RULE = "OpenAPI conformance (Schemathesis)"
+LINKS_RULE = "Links: a created lead is readable, a deleted lead stays gone (Schemathesis stateful)"
+CREATE_STATUS_RULE = "create answers 201 with its message"
 # Twelve defects of different kinds, with creating a lead still working.
 MANY_DEFECTS = (
     "pagination_other_shape", "html_escaped_text", "capitalised_enums", "errors_without_timestamp",
@@ -127,6 +129,15 @@ def test_create_needing_other_fields_alone_fails_at_most_three_rules(tmp_path: P
     assert re.search(r"\d+ rules blocked by: create with the documented body \(prerequisite\): "
                      r"create with the documented body \{\"name\": \.\.\.\} answers 400 VALIDATION_ERROR "
                      r"\(firstName, lastName\)", summary), summary[:3000]
+
+
+def test_create_answering_200_fails_only_the_rule_that_demands_201(tmp_path: Path) -> None:
+    # The rules judging what a created lead holds take any 2xx with the lead; Schemathesis judges the
+    # undocumented status on its own, for the single call and for the links.
+    result, document = run_against(["create_returns_200"], tmp_path)
+    assert result.returncode == 1
+    assert failing(document) - {SCHEMATHESIS_RULE, LINKS_RULE} == {CREATE_STATUS_RULE}, sorted(failing(document))
+    assert not [rule["rule"] for rule in document["rules"] if rule["verdict"] == "blocked"]
 
 
 def test_clean_reference_server_has_no_fail_and_no_blocked_rule(tmp_path: Path) -> None:
