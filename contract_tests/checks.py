@@ -183,6 +183,28 @@ def check_meta_math(
     return meta
 
 
+def listed_leads(operation: str, data: dict[str, Any], response: httpx.Response) -> list[Any]:
+    """The leads a list answer holds: `data.leads`, or, in an answer of another shape, its one list of objects.
+
+    Filters, order and stats are judged on the leads wherever they are; the answer's shape (its
+    keys, `meta`) is the rules of the list's shape and of pagination to judge.
+    """
+    leads = data.get("leads")
+    if isinstance(leads, list):
+        return leads
+    lists = [value for value in data.values()
+             if isinstance(value, list) and all(isinstance(item, dict) for item in value)]
+    assert len(lists) == 1, describe(operation, "data.leads", "a list", leads, response)
+    return lists[0]
+
+
+def meta_total(data: dict[str, Any]) -> int | None:
+    """`data.meta.total` when the answer has it as a whole number; a missing `meta` is pagination's divergence."""
+    meta = data.get("meta")
+    total = meta.get("total") if isinstance(meta, dict) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
+
+
 def check_newest_first(operation: str, leads: list[dict[str, Any]], response: httpx.Response) -> None:
     """created_at descending, ties broken by id descending."""
     keys = [(parse_instant(lead["created_at"]), lead["id"].lower()) for lead in leads]

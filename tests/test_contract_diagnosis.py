@@ -140,6 +140,24 @@ def test_create_answering_200_fails_only_the_rule_that_demands_201(tmp_path: Pat
     assert not [rule["rule"] for rule in document["rules"] if rule["verdict"] == "blocked"]
 
 
+def test_a_list_of_another_pagination_shape_leaves_the_filters_judged_on_the_listed_leads(tmp_path: Path) -> None:
+    # `data.pagination` instead of `data.meta`, and filters OR-ed: each is named by its own rule, for its own cause.
+    defects = ("pagination_other_shape", "filters_ored")
+    result, document = run_against(defects, tmp_path)
+    assert result.returncode == 1
+    assert {EXPECTED_RULES[defect] for defect in defects} <= failing(document), sorted(failing(document))
+    causes = {rule: item["summary"] for item in document["divergences"] for rule in item["rules"]}
+    assert "data.meta" in causes[EXPECTED_RULES["pagination_other_shape"]]
+    assert "data.meta" not in causes[EXPECTED_RULES["filters_ored"]]
+    assert "lead.interest_level" in causes[EXPECTED_RULES["filters_ored"]], causes[EXPECTED_RULES["filters_ored"]]
+    rules = verdicts(document)
+    for judged_on_the_leads in ("status filter returns only matching leads",
+                                "interest_level filter returns only matching leads",
+                                "stats count all leads whatever the filters", "order is newest first",
+                                "cursors walk the pages without overlap", "limit 100 is accepted"):
+        assert rules[judged_on_the_leads]["verdict"] == "pass", rules[judged_on_the_leads]
+
+
 def test_clean_reference_server_has_no_fail_and_no_blocked_rule(tmp_path: Path) -> None:
     result, document = run_against([], tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
