@@ -10,6 +10,7 @@ from typing import Any, ParamSpec
 
 import httpx
 
+from contract_tests import quiet
 from contract_tests.client import LeadsClient, body_of
 from contract_tests.findings import Blocked, answer_text, describe
 from contract_tests.prerequisites import RULE_DELETE
@@ -262,15 +263,25 @@ def gone_lead_id(client: LeadsClient) -> str:
 def rereads(check: Callable[Params, None]) -> Callable[Params, None]:
     """For a check comparing several reads of the caller's leads: retried, up to 3 attempts.
 
-    A run split over parallel workers (`--workers`) writes leads of the same key meanwhile;
-    a real divergence fails every attempt.
+    Writes of parallel checks may show meanwhile; a real divergence fails every attempt. A check
+    that failed beside other workers is tried again once they have all finished (`quiet`).
     """
     @functools.wraps(check)
     def retrying(*args: Params.args, **kwargs: Params.kwargs) -> None:
-        for attempt in range(1, REREAD_ATTEMPTS + 1):
-            try:
-                return check(*args, **kwargs)
-            except AssertionError:
-                if attempt == REREAD_ATTEMPTS:
-                    raise
+        try:
+            return _attempts(check, *args, **kwargs)
+        except AssertionError:
+            if not quiet.wait():
+                raise
+        return _attempts(check, *args, **kwargs)
     return retrying
+
+
+def _attempts(check: Callable[Params, None], *args: Params.args, **kwargs: Params.kwargs) -> None:
+    for attempt in range(1, REREAD_ATTEMPTS + 1):
+        try:
+            return check(*args, **kwargs)
+        except AssertionError:
+            if attempt == REREAD_ATTEMPTS:
+                raise
+    return None

@@ -86,9 +86,9 @@ class ControllerBridge:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    from contract_tests.scheduling import SerialLastScheduling
+    from contract_tests.scheduling import ListChecksScheduling
 
-    return SerialLastScheduling(config, log)
+    return ListChecksScheduling(config, log, quiet_marker=config.stash[STATE_KEY].quiet_marker)
 
 
 @pytest.hookimpl(tryfirst=True)

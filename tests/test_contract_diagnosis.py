@@ -158,6 +158,17 @@ def test_a_list_of_another_pagination_shape_leaves_the_filters_judged_on_the_lis
         assert rules[judged_on_the_leads]["verdict"] == "pass", rules[judged_on_the_leads]
 
 
+def test_a_list_leaking_other_tenants_gets_the_same_verdicts_on_four_workers_as_on_one(tmp_path: Path) -> None:
+    # The list checks run as the second tenant beside the others, which write as the first: on this server
+    # those writes show in the second tenant's list too, and a check they upset is judged again once they end.
+    runs = [run_against(["list_leaks_other_tenants"], tmp_path / workers, "--workers", workers)
+            for workers in ("4", "1")]
+    parallel, serial = ({rule["rule"]: rule["verdict"] for rule in document["rules"]} for _, document in runs)
+    assert parallel == serial, {rule: (parallel.get(rule), serial.get(rule)) for rule in parallel
+                                if parallel.get(rule) != serial.get(rule)}
+    assert EXPECTED_RULES["list_leaks_other_tenants"] in failing(runs[0][1])
+
+
 def test_clean_reference_server_has_no_fail_and_no_blocked_rule(tmp_path: Path) -> None:
     result, document = run_against([], tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
