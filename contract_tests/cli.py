@@ -29,7 +29,8 @@ EXIT_PASSED, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_UNREACHABLE, EXIT_USAGE, EXIT
 DEFAULT_WORKERS = 4
 # Entry-point plugins are not auto-loaded (a user's plugins must not change the run, and pytest
 # would rewrite every module of these packages at each start); the ones the suite needs are named.
-PLUGINS = ("schemathesis.pytest.plugin", "_hypothesis_pytestplugin")
+# Schemathesis's is loaded by the suite's conftest, in the processes that collect the tests only.
+PLUGINS = ("_hypothesis_pytestplugin",)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
