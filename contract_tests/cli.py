@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Hypothesis keeps caches (never an example database here) in ./.hypothesis; not in the user's directory.
     os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "leads-contract-hypothesis"))
     # The workers' libraries load while this process loads its own and checks the target.
-    forks = forkserver.ForkServer() if args.workers > 1 and forkserver.available() else None
+    forks = forkserver.start() if args.workers > 1 else None
     try:
         from contract_tests.client import interrupt
 

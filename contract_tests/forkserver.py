@@ -34,8 +34,14 @@ REAP_SECONDS = 0.05
 STOP_SECONDS = 2.0
 
 
-def available() -> bool:
-    return sys.platform.startswith("linux") and hasattr(socket, "send_fds") and hasattr(os, "fork")
+def start() -> ForkServer | None:
+    """The run's fork server; None where there is none (then workers start afresh)."""
+    if not (sys.platform.startswith("linux") and hasattr(socket, "send_fds") and hasattr(os, "fork")):
+        return None
+    try:
+        return ForkServer()
+    except OSError:
+        return None
 
 
 class ForkServer:
@@ -147,7 +153,10 @@ def start_worker(connection: socket.socket, listening: socket.socket, lifeline: 
         run_worker(fds, request)
     for fd in fds:
         os.close(fd)
-    connection.sendall(FORKED)
+    try:
+        connection.sendall(FORKED)
+    except OSError:
+        pass  # the client is gone; the worker ends when the run closes its pipes
     return pid
 
 
@@ -169,7 +178,7 @@ def run_worker(fds: list[int], request: dict[str, Any]) -> None:
     random.seed()  # a fresh process draws its own seed
     args: list[str] = request["args"]
     sys.dont_write_bytecode = sys.dont_write_bytecode or "-B" in args
-    # `-u`: unbuffered standard streams.
+    # As `python -u` has them: unbuffered.
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), write_through=True)
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), write_through=True, errors="backslashreplace")
