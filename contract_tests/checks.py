@@ -1,6 +1,7 @@
 """One documented rule per function; each fails with the operation, the field, expected and actual."""
 from __future__ import annotations
 
+import email.utils
 import functools
 import math
 import uuid
@@ -39,6 +40,24 @@ def is_uuid(value: Any) -> bool:
 def parse_instant(text: str) -> datetime:
     """A wire timestamp (`YYYY-MM-DDTHH:MM:SS.mmmZ`) as an aware UTC datetime."""
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def answer_instant(response: httpx.Response) -> datetime | None:
+    """When the server answered: the envelope's timestamp, else the `Date` header, else None.
+
+    A missing or malformed timestamp is the timestamp rule's divergence; a rule that only needs
+    the server's clock falls back on `Date` instead of failing on it.
+    """
+    try:
+        stamp = response.json().get("timestamp")
+        return parse_instant(stamp)
+    except (ValueError, TypeError, AttributeError):
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(response.headers.get("date", ""))
+    except (ValueError, TypeError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def check_status(operation: str, response: httpx.Response, expected: int | str) -> None:

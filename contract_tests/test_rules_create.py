@@ -15,6 +15,7 @@ from contract_tests.checks import (
     check_validation_error,
     check_values,
     is_uuid,
+    answer_instant,
     parse_instant,
     unique_email,
 )
@@ -98,11 +99,13 @@ def test_create_ignores_server_managed_fields_sent_by_the_client(client: LeadsCl
     lead = check_created("createLead", response)
     check_values("createLead", lead, {"status": "new", "version": 1, "converted_to_client_id": None,
                                       "last_contact_date": None}, response)
-    stamp = parse_instant(response.json()["timestamp"])
+    stamp = answer_instant(response)
+    if stamp is None:  # no clock of the server's to compare with: the timestamp rule reports that
+        return
     for name in ("created_at", "updated_at"):
         moment = parse_instant(lead[name]) if isinstance(lead.get(name), str) else None
         assert moment is not None and abs(moment - stamp) <= timedelta(minutes=1), describe(
-            "createLead", f"lead.{name}", f"the time of creation (envelope timestamp {stamp:%Y-%m-%dT%H:%M:%S}Z)",
+            "createLead", f"lead.{name}", f"the time of creation (the server's clock said {stamp:%Y-%m-%dT%H:%M:%S}Z)",
             lead.get(name), response,
         )
 
