@@ -41,12 +41,14 @@ run: $(INSTALLED)
 lint: $(INSTALLED) $(LINTER)
 	$(LINTER) lint openapi.yaml
 
-# pytest spreads test files over TEST_WORKERS processes (a file's module fixtures are built once);
-# the contract run against the mock goes alongside, its report printed once pytest is done.
+# pytest spreads test files over TEST_WORKERS processes (a file's module fixtures are built once), in
+# the order tests/conftest.py gives them (the longest first); the contract run against the mock goes
+# alongside on one worker (its verdicts do not depend on the count; tests run it in parallel), its
+# report printed once pytest is done.
 test: $(INSTALLED) $(LINTER) chromium postgresql
 	@mkdir -p reports
-	@$(BIN)/leads-contract --junit-xml reports/contract-mock.xml > reports/contract-mock.log 2>&1 & contract=$$!; \
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile; tests=$$?; \
+	@$(BIN)/leads-contract --workers 1 --junit-xml reports/contract-mock.xml > reports/contract-mock.log 2>&1 & contract=$$!; \
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder; tests=$$?; \
 	wait $$contract; contract_status=$$?; \
 	echo "--- leads-contract against the mock (exit $$contract_status; JUnit: reports/contract-mock.xml)"; \
 	cat reports/contract-mock.log; \

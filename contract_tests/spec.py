@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import schemathesis
@@ -81,11 +82,12 @@ def realistic_date_times() -> st.SearchStrategy[str]:
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
+@lru_cache(maxsize=1)
 def operation_ids() -> dict[str, str]:
     """`METHOD /path` label (as Schemathesis names an operation) -> operationId, for every operation.
 
     Read from the document itself: building a Schemathesis schema costs a third of a second, in
-    every parallel worker.
+    every parallel worker; read once a process (the kill-rate table runs many sessions in one).
     """
     with open(spec_path(), encoding="utf-8") as file:
         document = yaml.load(file, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))

@@ -12,8 +12,6 @@ from functools import lru_cache
 from itertools import accumulate
 from typing import Any, TypeVar
 
-from faker import Faker
-
 Record = dict[str, Any]
 Dataset = dict[str, list[Record]]
 T = TypeVar("T")
@@ -232,6 +230,8 @@ def _covering(rng: random.Random, weights: dict[str, int], count: int) -> list[s
 @lru_cache(maxsize=8)
 def _name_pools(seed: int) -> _Pools:
     """First and last names drawn once from Faker (per-record Faker calls are too slow for big sets)."""
+    from faker import Faker  # imported when data is generated: a mock serving a fixtures file never needs it
+
     fake = Faker("en_US")
     fake.seed_instance(seed)
     firsts = [fake.first_name() for _ in range(_POOL_SIZE)]

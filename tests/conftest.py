@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import re
 import socket
 import threading
@@ -15,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from connexion.spec import Specification
 from openapi_schema_validator import OAS30Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
@@ -30,6 +33,37 @@ RACHEL_ID = "f2b8d4a6-3c5e-4f7a-9b1d-8e0c6a4f2d9b"  # the newest fixture lead: n
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 TEST_SETTINGS = Settings(api_keys=(KEY, OTHER_KEY), rate_limit=100_000)
 _NO_KEY = object()
+# The files that take longest (runs of the contract suite, pip, the mock with 100,000 leads, Chromium), longest
+# first: `make test` hands whole files to its workers in collection order, so none of these starts last.
+LONGEST_FIRST = (
+    "test_contract_kill_rate.py", "test_contract_safety.py", "test_contract_diagnosis.py", "test_contract_cli.py",
+    "test_mock_cli_e2e.py", "test_installed_wheel.py", "test_plain_schemathesis.py", "test_mock_postgres.py",
+    "test_mock_state_file.py", "test_generated_clients.py", "test_panel_page.py", "test_mock_cli.py",
+)
+
+
+def _validate_each_spec_once() -> None:
+    """Connexion checks the spec against the OpenAPI schema in every app it builds, most of building one;
+    the tests build hundreds of apps from one openapi.yaml, so a document is checked once a process
+    (one that fails the check is checked, and fails, every time)."""
+    validate = Specification._validate_spec.__func__  # type: ignore[attr-defined]
+    valid: set[str] = set()
+
+    def once(cls: type[Specification], spec: dict[str, Any]) -> None:
+        key = cls.__name__ + hashlib.sha256(json.dumps(spec, sort_keys=True, default=repr).encode()).hexdigest()
+        if key not in valid:
+            validate(cls, spec)
+            valid.add(key)
+
+    Specification._validate_spec = classmethod(once)  # type: ignore[method-assign, assignment]
+
+
+_validate_each_spec_once()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
 class ApiClient:

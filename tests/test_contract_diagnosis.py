@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.kill_rate import EXPECTED_RULES
+from benchmarks.kill_rate import EXPECTED_RULES, failed_rules
 from contract_tests.target import serve_in_thread
 from tests.fault_proxy import FaultProxy
 from tests.reference_server.app import create_app
@@ -32,11 +32,12 @@ CREATE_PREREQUISITE = "create with the documented body (prerequisite)"
 SCHEMATHESIS_RULE = "OpenAPI conformance (Schemathesis)"
 LINKS_RULE = "Links: a created lead is readable, a deleted lead stays gone (Schemathesis stateful)"
 CREATE_STATUS_RULE = "create answers 201 with its message"
-# Twelve defects of different kinds, with creating a lead still working.
+# Thirteen defects of different kinds, with creating a lead still working.
 MANY_DEFECTS = (
     "pagination_other_shape", "html_escaped_text", "capitalised_enums", "errors_without_timestamp",
     "missing_lead_403", "convert_without_contact_fields", "server_error_at_max_length", "null_version_conflict",
     "name_limit_before_trimming", "body_limit_1000000", "oldest_first", "rate_limit_headers_missing",
+    "malformed_json_500",
 )
 # Creating a lead fails, and ten defects that read-only requests still show.
 CREATE_BROKEN_DEFECTS = (
@@ -53,8 +54,9 @@ NEEDS_A_CREATED_LEAD = (
 def run_suite(url: str, tmp_path: Path, *args: str, cwd: Path = ROOT) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     report = tmp_path / "report.json"
     env = {name: value for name, value in os.environ.items() if not name.startswith("LEADS_API_")}
+    workers = [] if "--workers" in args else ["--workers", "1"]  # what is reported does not depend on it; one is cheapest
     command = [sys.executable, "-m", "contract_tests", "--base-url", url, "--api-key", KEYS[0], "--api-key-2", KEYS[1],
-               "--quick", "--report-json", str(report), *args]
+               "--quick", "--report-json", str(report), *workers, *args]
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
     document = json.loads(report.read_text(encoding="utf-8")) if report.exists() else {}
     return result, document
@@ -74,8 +76,14 @@ def run_against(defects: Iterable[str], tmp_path: Path, *args: str, **options: i
 
 
 @pytest.fixture(scope="module")
-def many_defects_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    return run_against(MANY_DEFECTS, tmp_path_factory.mktemp("many"))
+def many_defects_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the run against many defects writes its report (and the bodies its curl lines send)."""
+    return tmp_path_factory.mktemp("many")
+
+
+@pytest.fixture(scope="module")
+def many_defects_run(many_defects_folder: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    return run_against(MANY_DEFECTS, many_defects_folder)
 
 
 @pytest.fixture(scope="module")
@@ -169,11 +177,24 @@ def test_a_list_leaking_other_tenants_gets_the_same_verdicts_on_four_workers_as_
     assert EXPECTED_RULES["list_leaks_other_tenants"] in failing(runs[0][1])
 
 
-def test_clean_reference_server_has_no_fail_and_no_blocked_rule(tmp_path: Path) -> None:
-    result, document = run_against([], tmp_path)
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    return run_against([], tmp_path_factory.mktemp("clean"))
+
+
+def test_clean_reference_server_has_no_fail_and_no_blocked_rule(clean_run: Any) -> None:
+    result, document = clean_run
     assert result.returncode == 0, result.stdout[-3000:]
     assert document["verdict"] == "pass"
     assert {rule["verdict"] for rule in document["rules"]} <= {"pass", "skip"}
+
+
+def test_whole_suite_passes_against_the_clean_reference_server(clean_run: Any) -> None:
+    result, _ = clean_run
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    assert failed_rules(output) == []
+    assert " 0 FAIL, 0 BLOCKED" in output, output[-3000:]
 
 
 def test_deletes_the_server_refuses_are_reported_with_their_answer_and_ids(tmp_path: Path) -> None:
@@ -187,7 +208,7 @@ def test_deletes_the_server_refuses_are_reported_with_their_answer_and_ids(tmp_p
 
 def test_waits_for_429_are_printed_and_bounded_by_max_wait(tmp_path: Path) -> None:
     started = time.monotonic()
-    result, document = run_against([], tmp_path, "--max-wait", "3", "--workers", "1", "--", "-k", "create",
+    result, document = run_against([], tmp_path, "--max-wait", "3", "--", "-k", "create",
                                    rate_limit=30, window_seconds=2)
     elapsed = time.monotonic() - started
     assert re.search(r"429 on .+: waiting \d+ s for the rate-limit window", result.stderr), result.stderr[-2000:]
@@ -196,14 +217,15 @@ def test_waits_for_429_are_printed_and_bounded_by_max_wait(tmp_path: Path) -> No
     assert elapsed < 120
 
 
-def test_a_body_that_a_terminal_cannot_carry_is_reproduced_from_a_file(tmp_path: Path) -> None:
-    _, document = run_against(["body_limit_1000000", "malformed_json_500"], tmp_path)
+def test_a_body_that_a_terminal_cannot_carry_is_reproduced_from_a_file(many_defects_run: Any, many_defects_folder: Path) -> None:
+    # body_limit_1000000 refuses a body of almost 1 MiB; malformed_json_500 answers a non-UTF-8 body with 500.
+    _, document = many_defects_run
     curls = [failure["curl"] for rule in document["rules"] for failure in rule["failures"] if failure["curl"]]
     from_files = [curl for curl in curls if "--data-binary @" in curl]
     assert from_files, curls
     for curl in from_files:
         path = Path(curl.split("--data-binary @", 1)[1].split()[0].strip("'"))
-        assert path.is_file() and path.parent.parent == tmp_path
+        assert path.is_file() and path.parent.parent == many_defects_folder
     assert not any("truncated" in curl for curl in curls)
     non_utf8 = verdicts(document)["non-UTF-8 body is 400 INVALID_JSON"]["failures"][0]["curl"]
     body = Path(non_utf8.split("@", 1)[1].split()[0].strip("'")).read_bytes()

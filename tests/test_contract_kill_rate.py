@@ -1,8 +1,9 @@
-"""The contract suite passes against the clean reference server and catches every one of its defects.
+"""The contract suite catches every defect of the reference server (that it passes against the clean
+server is checked in test_contract_diagnosis.py).
 
 A defect counts as caught when the run fails and the summary marks the defect's rule FAIL.
-Per defect only the modules declaring that rule run (a failure there fails the whole suite);
-`benchmarks/kill_rate.py` runs every rule check per defect and prints the full table.
+Per defect only the checks of that rule run (a failure there fails the whole suite), one run after
+another in one process; `benchmarks/kill_rate.py` runs every rule check per defect and prints the full table.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ MIN_DEFECTS = 20
 
 @pytest.fixture(scope="module")
 def outcomes() -> dict[str, kill_rate.Outcome]:
-    table = kill_rate.kill_table(sorted(DEFECTS), workers=2, targeted=True)
+    table = kill_rate.kill_table(sorted(DEFECTS), workers=1, targeted=True)
     return {outcome.defect or "": outcome for outcome in table}
 
 
@@ -32,13 +33,6 @@ def test_every_defect_has_the_rule_it_breaks_mapped() -> None:
     assert sorted(set(DEFECTS) - set(kill_rate.EXPECTED_RULES)) == []
     for defect, rule in kill_rate.EXPECTED_RULES.items():
         assert kill_rate.files_declaring(rule), f"{defect}: no rule check is marked {rule!r}"
-
-
-def test_whole_suite_passes_against_the_clean_reference_server() -> None:
-    outcome = kill_rate.run_full_suite(None)
-    assert outcome.exit_code == 0, outcome.output[-6000:]
-    assert outcome.failed_rules == []
-    assert " 0 FAIL, 0 BLOCKED" in outcome.output, outcome.output[-3000:]
 
 
 def test_rate_limit_check_passes_where_a_window_can_be_exhausted() -> None:

@@ -126,11 +126,11 @@ def preloaded_server() -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def full_run() -> Iterator[tuple[Server, subprocess.CompletedProcess[str]]]:
-    """One default run of the whole suite against a preloaded server."""
+    """One default run of the whole suite against a preloaded server, on one worker (which requests are sent
+    does not depend on it; cleaning up after several workers is the interrupted run's to show)."""
     with preloaded_server() as server:
-        result = subprocess.run(
-            cli_command(server.base_url), cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT
-        )
+        result = subprocess.run(cli_command(server.base_url, "--workers", "1"), cwd=ROOT, env=clean_env(),
+                                capture_output=True, text=True, timeout=RUN_TIMEOUT)
         yield server, result
 
 
@@ -169,9 +169,9 @@ def test_interrupted_run_still_deletes_what_it_created() -> None:
 
 
 def interrupt_mid_run(server: Server) -> None:
-    process = subprocess.Popen(
-        cli_command(server.base_url), cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    # Two workers: what every process of a parallel run created is deleted, at half the start-up of the default four.
+    process = subprocess.Popen(cli_command(server.base_url, "--workers", "2"), cwd=ROOT, env=clean_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 120
         while len(server.recorder.created) < 30 and time.monotonic() < deadline and process.poll() is None:

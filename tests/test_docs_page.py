@@ -26,6 +26,7 @@ import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
+from conftest import serving
 from mock_server.app import load_spec
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
@@ -154,8 +155,8 @@ class Visit:
 
 
 @contextmanager
-def chromium_page(url: str, profile: Path, proxy: str) -> Iterator[DevTools]:
-    """Headless Chromium (a fresh `profile`, every request through `proxy`) showing `url`, driven over DevTools."""
+def chromium_browser(profile: Path, proxy: str) -> Iterator[str]:
+    """Headless Chromium (a fresh `profile`, every request through `proxy`); yields its DevTools `127.0.0.1:port`."""
     profile.mkdir()
     log = (profile.parent / "chromium.log").open("wb")
     process = subprocess.Popen(
@@ -169,17 +170,7 @@ def chromium_page(url: str, profile: Path, proxy: str) -> Iterator[DevTools]:
         while not (port_file.is_file() and port_file.read_text().strip()):
             assert process.poll() is None and time.monotonic() < deadline, "Chromium did not open DevTools"
             time.sleep(0.05)
-        port = port_file.read_text().split()[0]
-        targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
-        page = next(target for target in targets if target["type"] == "page")
-        devtools = DevTools(page["webSocketDebuggerUrl"])
-        try:
-            devtools.call("Network.enable")
-            devtools.call("Page.enable")
-            devtools.call("Page.navigate", url=url)
-            yield devtools
-        finally:
-            devtools.close()
+        yield f"127.0.0.1:{port_file.read_text().split()[0]}"
     finally:
         process.terminate()
         try:
@@ -188,6 +179,45 @@ def chromium_page(url: str, profile: Path, proxy: str) -> Iterator[DevTools]:
             process.kill()
             process.wait(timeout=30)
         log.close()
+
+
+@contextmanager
+def showing(devtools: DevTools, url: str) -> Iterator[DevTools]:
+    """`devtools`'s page, its network and page events on, navigated to `url`; closed at the end."""
+    try:
+        devtools.call("Network.enable")
+        devtools.call("Page.enable")
+        devtools.call("Page.navigate", url=url)
+        yield devtools
+    finally:
+        devtools.close()
+
+
+@contextmanager
+def chromium_page(url: str, profile: Path, proxy: str) -> Iterator[DevTools]:
+    """Headless Chromium (a fresh `profile`, every request through `proxy`) showing `url`, driven over DevTools."""
+    with chromium_browser(profile, proxy) as address:
+        targets = httpx.get(f"http://{address}/json/list", timeout=10).json()
+        page = next(target for target in targets if target["type"] == "page")
+        with showing(DevTools(page["webSocketDebuggerUrl"]), url) as devtools:
+            yield devtools
+
+
+@contextmanager
+def page_of_its_own(address: str, url: str, proxy: str) -> Iterator[DevTools]:
+    """A new page of the Chromium at `address` showing `url`, in a browser context of its own: no cookies,
+    storage or cache shared with any other page, as in a fresh profile; every request through `proxy`."""
+    browser = DevTools(httpx.get(f"http://{address}/json/version", timeout=10).json()["webSocketDebuggerUrl"])
+    try:
+        context = browser.call("Target.createBrowserContext", proxyServer=proxy)["browserContextId"]
+        try:
+            target = browser.call("Target.createTarget", url="about:blank", browserContextId=context)["targetId"]
+            with showing(DevTools(f"ws://{address}/devtools/page/{target}"), url) as devtools:
+                yield devtools
+        finally:
+            browser.call("Target.disposeBrowserContext", browserContextId=context)
+    finally:
+        browser.close()
 
 
 def open_in_chromium(url: str, profile: Path, proxy: str) -> Visit:
@@ -201,11 +231,11 @@ def open_in_chromium(url: str, profile: Path, proxy: str) -> Visit:
         return Visit(url, html, devtools.events)
 
 
-@pytest.fixture
-def visit(live_server: Any, tmp_path: Path) -> Iterator[Visit]:
-    base, _ = live_server
-    with RefusingProxy() as proxy:
-        yield open_in_chromium(f"{base}/v1/ui/", tmp_path / "profile", proxy.url)
+@pytest.fixture(scope="module")
+def visit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Visit]:
+    """One visit of the docs page, read by each test below."""
+    with serving() as (base, _), RefusingProxy() as proxy:
+        yield open_in_chromium(f"{base}/v1/ui/", tmp_path_factory.mktemp("docs-page") / "profile", proxy.url)
 
 
 def test_docs_page_renders_all_six_operations(visit: Visit) -> None:

@@ -60,14 +60,23 @@ def start_mocks(url: str, tmp_path: Path, count: int, *args: str) -> list[Mock]:
     return [mock.wait_until_up() for mock in mocks]
 
 
-@pytest.fixture
-def two_mocks(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Mock, Mock]]:
-    mocks = start_mocks(postgres_url, tmp_path, 2, "--rate-limit", "100000/minute")
+@pytest.fixture(scope="module")
+def shared_mocks(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mock, Mock]]:
+    """Two processes over one new database, started once for the tests of this module."""
+    url = pg_cluster.create_database(f"two_mocks_{time.monotonic_ns() % 10**9}")
+    mocks = start_mocks(url, tmp_path_factory.mktemp("two-mocks"), 2, "--rate-limit", "100000/minute")
     try:
         yield mocks[0], mocks[1]
     finally:
         for mock in mocks:
             mock.stop()
+
+
+@pytest.fixture
+def two_mocks(shared_mocks: tuple[Mock, Mock]) -> tuple[Mock, Mock]:
+    """The shared processes, their data reset to the fixtures (and the rate-limit windows cleared) first."""
+    assert httpx.post(shared_mocks[0].base + "/__mock/reset", timeout=30).status_code == 200
+    return shared_mocks
 
 
 async def send_all(requests: list[tuple[str, str, str, dict]]) -> list[httpx.Response]:
@@ -166,7 +175,7 @@ def test_a_reset_through_one_process_resets_the_data_every_process_serves(two_mo
 def test_the_contract_suite_passes_against_a_postgresql_backed_mock(two_mocks: tuple[Mock, Mock]) -> None:
     first, _ = two_mocks
     done = subprocess.run([sys.executable, "-m", "contract_tests.cli", "--base-url", first.base + "/v1",
-                           "--api-key", KEY, "--api-key-2", OTHER_KEY, "--quick"],
+                           "--api-key", KEY, "--api-key-2", OTHER_KEY, "--quick", "--workers", "1"],
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 

@@ -85,7 +85,7 @@ def test_the_contract_suite_passes_against_a_sqlite_backed_mock(tmp_path: Path) 
     process, base = start_mock(tmp_path / "state.db", "--api-key", KEY, "--api-key", "other-tenant-key")
     try:
         done = subprocess.run([sys.executable, "-m", "contract_tests.cli", "--base-url", base + "/v1",
-                               "--api-key", KEY, "--api-key-2", "other-tenant-key", "--quick"],
+                               "--api-key", KEY, "--api-key-2", "other-tenant-key", "--quick", "--workers", "1"],
                               cwd=ROOT, capture_output=True, text=True, timeout=900)
     finally:
         process.terminate()

@@ -26,7 +26,7 @@ import uvicorn
 
 from conftest import KEY, RACHEL_ID, TEST_SETTINGS
 from mock_server.app import create_app
-from test_docs_page import DevTools, RefusingProxy, chromium_page
+from test_docs_page import DevTools, RefusingProxy, chromium_browser, page_of_its_own
 
 SCREENSHOT = Path("/tmp/leads-mock-panel.png")
 FIXTURE_LEADS = 34
@@ -98,10 +98,25 @@ def serve(app: Any) -> tuple[str, uvicorn.Server, threading.Thread, socket.socke
     return f"http://127.0.0.1:{sock.getsockname()[1]}", server, thread, sock
 
 
-def open_panel(tmp_path: Path, admin_token: str | None = None) -> Iterator[Panel]:
+class Browser:
+    """One headless Chromium for the tests of this module, and the proxy refusing every host but 127.0.0.1."""
+
+    def __init__(self, address: str, proxy: str) -> None:
+        self.address, self.proxy = address, proxy
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    profile = tmp_path_factory.mktemp("chromium") / "profile"
+    with RefusingProxy() as proxy, chromium_browser(profile, proxy.url) as address:
+        yield Browser(address, proxy.url)
+
+
+def open_panel(browser: Browser, admin_token: str | None = None) -> Iterator[Panel]:
+    """A mock of its own, its panel in a new page of `browser` with nothing of any other page (a fresh profile)."""
     base, server, thread, sock = serve(create_app(replace(TEST_SETTINGS, admin_token=admin_token)))
     try:
-        with RefusingProxy() as proxy, chromium_page(f"{base}/__mock/", tmp_path / "profile", proxy.url) as devtools:
+        with page_of_its_own(browser.address, f"{base}/__mock/", browser.proxy) as devtools:
             yield Panel(base, devtools)
     finally:
         server.should_exit = True
@@ -110,8 +125,8 @@ def open_panel(tmp_path: Path, admin_token: str | None = None) -> Iterator[Panel
 
 
 @pytest.fixture
-def panel(tmp_path: Path) -> Iterator[Panel]:
-    opened = open_panel(tmp_path)
+def panel(browser: Browser) -> Iterator[Panel]:
+    opened = open_panel(browser)
     panel = next(opened)
     panel.wait_for("document.body.dataset.ready === 'true'")
     yield panel
@@ -231,8 +246,8 @@ def test_reset_asks_for_confirmation_then_restores_the_fixtures(panel: Panel) ->
     assert leads_total(panel) == FIXTURE_LEADS
 
 
-def test_with_an_admin_token_the_panel_asks_for_it_and_sends_it(tmp_path: Path) -> None:
-    opened = open_panel(tmp_path, admin_token=TOKEN)
+def test_with_an_admin_token_the_panel_asks_for_it_and_sends_it(browser: Browser) -> None:
+    opened = open_panel(browser, admin_token=TOKEN)
     panel = next(opened)
     try:
         panel.wait_for("!document.querySelector('#token-form').hidden")
