@@ -1,6 +1,7 @@
 """How long `leads-contract` takes against the local mock, where the time goes, and how many requests it sends.
 
     python benchmarks/contract_speed.py [--skip-default] [--skip-quick] [--distance-ms 20] [--only-distance]
+                                        [--workers 1,4] [--repeat N]
 
 For the default run and `--quick`:
 1. `leads-contract` as users start it (the mock in the suite's own process): wall time only.
@@ -9,7 +10,8 @@ For the default run and `--quick`:
    and the share of the wall time the server spent answering (the rest is the suite: data
    generation, checks, pytest, HTTP client).
 3. At a distance: the mock with `--latency MS-MS` (every answer MS later, as from a server that
-   far away), the default run and `--quick`, on one worker and on the default four.
+   far away), the default run and `--quick`, on one worker and on the default four (`--workers`),
+   each `--repeat` times, the runs of one kind back to back with the others interleaved.
 Every run is bounded by a timeout; prints only.
 """
 from __future__ import annotations
@@ -103,16 +105,26 @@ def measure(label: str, extra: list[str]) -> None:
     print(f"server busy: {clock.busy_seconds:.1f} s = {share:.0%} of the wall time; the suite: {1 - share:.0%}")
 
 
-def measure_at_a_distance(latency_ms: int, runs: list[tuple[str, list[str]]]) -> None:
+def measure_at_a_distance(latency_ms: int, runs: list[tuple[str, list[str]]], workers: list[str],
+                          repeat: int) -> None:
     print(f"\n== at a distance: every answer {latency_ms} ms late ==")
     settings = load_settings(["--api-key", LOCAL_KEY, "--api-key", LOCAL_KEY_2, "--rate-limit", "1000000/minute",
                               "--latency", f"{latency_ms}-{latency_ms}"], env={})
+    walls: dict[tuple[str, str], list[float]] = defaultdict(list)
     with serve_in_thread(create_app(settings)) as url:
-        for label, extra in runs:
-            for workers in ("1", "4"):
-                wall, status = run_cli("--base-url", url + "/v1", "--api-key", LOCAL_KEY, "--api-key-2", LOCAL_KEY_2,
-                                       "--workers", workers, *extra)
-                print(f"  {label:<12} --workers {workers}: {wall:6.1f} s wall, exit {status}")
+        for round_number in range(1, repeat + 1):
+            for label, extra in runs:
+                for count in workers:
+                    wall, status = run_cli("--base-url", url + "/v1", "--api-key", LOCAL_KEY,
+                                           "--api-key-2", LOCAL_KEY_2, "--workers", count, *extra)
+                    walls[(label, count)].append(wall)
+                    print(f"  {label:<12} --workers {count}: {wall:6.1f} s wall, exit {status}"
+                          + (f"  (round {round_number})" if repeat > 1 else ""), flush=True)
+    if repeat > 1:
+        for (label, count), seconds in walls.items():
+            ordered = sorted(seconds)
+            print(f"  {label:<12} --workers {count}: min {ordered[0]:.1f} s, median {ordered[len(ordered) // 2]:.1f} s, "
+                  f"max {ordered[-1]:.1f} s over {len(ordered)} runs")
 
 
 def main() -> None:
@@ -121,6 +133,8 @@ def main() -> None:
     parser.add_argument("--skip-quick", action="store_true")
     parser.add_argument("--distance-ms", type=int, default=20, help="latency of the far-away mock (0: skip)")
     parser.add_argument("--only-distance", action="store_true", help="only the runs at a distance")
+    parser.add_argument("--workers", default="1,4", help="worker counts of the runs at a distance (default 1,4)")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of the runs at a distance (default 1)")
     args = parser.parse_args()
     runs = [(label, extra) for label, extra, skip in (("quick run", ["--quick"], args.skip_quick),
                                                       ("default run", [], args.skip_default)) if not skip]
@@ -128,7 +142,8 @@ def main() -> None:
         for label, extra in runs:
             measure(label, extra)
     if args.distance_ms > 0:
-        measure_at_a_distance(args.distance_ms, runs)
+        measure_at_a_distance(args.distance_ms, runs, [count.strip() for count in args.workers.split(",")],
+                              max(1, args.repeat))
 
 
 if __name__ == "__main__":

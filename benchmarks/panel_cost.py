@@ -10,9 +10,7 @@ Run by hand: `python benchmarks/panel_cost.py [--rounds 8 --seconds 5]`.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -27,7 +25,8 @@ from pathlib import Path
 
 from websockets.sync.client import connect
 
-from mock_speed import API_KEY, ROOT, Result, first_lead_id, free_port, wait_until_up, wrk
+from mock_speed import (API_KEY, ROOT, Result, cpu_seconds, first_lead_id, free_port, tree_cpu_seconds,
+                        wait_until_up, wrk)
 
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
@@ -120,36 +119,6 @@ def measure(url: str, seconds: int, connections: int) -> Result:
         return wrk(url, seconds, connections)
     except (AttributeError, RuntimeError):
         return wrk(url, seconds, connections)
-
-
-def row(name: str, result: Result) -> str:
-    return f"| {name:<34} | {result.requests_per_second:>8.0f} | {result.p50_ms:>7.2f} | {result.p99_ms:>7.2f} |"
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of one process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """CPU time of `root` and every live process below it (Chromium's renderer, GPU and utility processes)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    total = 0.0
-    for pid in parents:
-        ancestor = pid
-        while ancestor not in (root, 0, 1) and ancestor in parents:
-            ancestor = parents[ancestor]
-        if ancestor == root:
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                total += cpu_seconds(pid)
-    return total
 
 
 @dataclass

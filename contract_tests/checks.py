@@ -1,6 +1,7 @@
 """One documented rule per function; each fails with the operation, the field, expected and actual."""
 from __future__ import annotations
 
+import email.utils
 import functools
 import math
 import uuid
@@ -10,6 +11,7 @@ from typing import Any, ParamSpec
 
 import httpx
 
+from contract_tests import quiet
 from contract_tests.client import LeadsClient, body_of
 from contract_tests.findings import Blocked, answer_text, describe
 from contract_tests.prerequisites import RULE_DELETE
@@ -38,6 +40,24 @@ def is_uuid(value: Any) -> bool:
 def parse_instant(text: str) -> datetime:
     """A wire timestamp (`YYYY-MM-DDTHH:MM:SS.mmmZ`) as an aware UTC datetime."""
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def answer_instant(response: httpx.Response) -> datetime | None:
+    """When the server answered: the envelope's timestamp, else the `Date` header, else None.
+
+    A missing or malformed timestamp is the timestamp rule's divergence; a rule that only needs
+    the server's clock falls back on `Date` instead of failing on it.
+    """
+    try:
+        stamp = response.json().get("timestamp")
+        return parse_instant(stamp)
+    except (ValueError, TypeError, AttributeError):
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(response.headers.get("date", ""))
+    except (ValueError, TypeError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def check_status(operation: str, response: httpx.Response, expected: int | str) -> None:
@@ -70,6 +90,20 @@ def check_success(
         actual = body_of(response).get("message")
         assert actual == message, describe(operation, "envelope message", message, actual, response)
     return data
+
+
+def check_created(operation: str, response: httpx.Response) -> dict[str, Any]:
+    """A create that succeeded: any 2xx whose `data` is the lead; returns the lead.
+
+    Only the create-status rule demands 201 (and its message): the rules that judge what a
+    created lead holds fail only on that.
+    """
+    check_status(operation, response, "2xx")
+    lead = data_of(operation, response)
+    assert isinstance(lead, dict) and isinstance(lead.get("id"), str), describe(
+        operation, "data", "the created lead (an object with its id)", lead, response
+    )
+    return lead
 
 
 def check_error(operation: str, response: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -119,6 +153,11 @@ def check_lead(operation: str, lead: Any, response: httpx.Response) -> dict[str,
     return lead
 
 
+def same_enum(actual: Any, expected: str) -> bool:
+    """An enum value as the rule means it: the spelling of enum values is the enum rule's to judge."""
+    return isinstance(actual, str) and actual.lower() == expected.lower()
+
+
 def check_values(operation: str, lead: dict[str, Any], expected: dict[str, Any], response: httpx.Response) -> None:
     """Each field of `expected` reads back as given (numbers compared by value, dates as instants)."""
     for name, value in expected.items():
@@ -126,7 +165,7 @@ def check_values(operation: str, lead: dict[str, Any], expected: dict[str, Any],
         if name in DATETIME_FIELDS and isinstance(value, str) and isinstance(actual, str):
             same = _same_instant(value, actual)
         elif name in ENUMS and isinstance(value, str) and isinstance(actual, str):
-            same = actual.lower() == value.lower()  # the spelling of enum values is the enum rule's
+            same = same_enum(actual, value)
         else:
             same = actual == value and isinstance(actual, bool) == isinstance(value, bool)
         assert same, describe(operation, f"lead.{name}", value, actual, response)
@@ -167,6 +206,28 @@ def check_meta_math(
         len(leads), response,
     )
     return meta
+
+
+def listed_leads(operation: str, data: dict[str, Any], response: httpx.Response) -> list[Any]:
+    """The leads a list answer holds: `data.leads`, or, in an answer of another shape, its one list of objects.
+
+    Filters, order and stats are judged on the leads wherever they are; the answer's shape (its
+    keys, `meta`) is the rules of the list's shape and of pagination to judge.
+    """
+    leads = data.get("leads")
+    if isinstance(leads, list):
+        return leads
+    lists = [value for value in data.values()
+             if isinstance(value, list) and all(isinstance(item, dict) for item in value)]
+    assert len(lists) == 1, describe(operation, "data.leads", "a list", leads, response)
+    return lists[0]
+
+
+def meta_total(data: dict[str, Any]) -> int | None:
+    """`data.meta.total` when the answer has it as a whole number; a missing `meta` is pagination's divergence."""
+    meta = data.get("meta")
+    total = meta.get("total") if isinstance(meta, dict) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
 
 
 def check_newest_first(operation: str, leads: list[dict[str, Any]], response: httpx.Response) -> None:
@@ -226,15 +287,25 @@ def gone_lead_id(client: LeadsClient) -> str:
 def rereads(check: Callable[Params, None]) -> Callable[Params, None]:
     """For a check comparing several reads of the caller's leads: retried, up to 3 attempts.
 
-    A run split over parallel workers (`--workers`) writes leads of the same key meanwhile;
-    a real divergence fails every attempt.
+    Writes of parallel checks may show meanwhile; a real divergence fails every attempt. A check
+    that failed beside other workers is tried again once they have all finished (`quiet`).
     """
     @functools.wraps(check)
     def retrying(*args: Params.args, **kwargs: Params.kwargs) -> None:
-        for attempt in range(1, REREAD_ATTEMPTS + 1):
-            try:
-                return check(*args, **kwargs)
-            except AssertionError:
-                if attempt == REREAD_ATTEMPTS:
-                    raise
+        try:
+            return _attempts(check, *args, **kwargs)
+        except AssertionError:
+            if not quiet.wait():
+                raise
+        return _attempts(check, *args, **kwargs)
     return retrying
+
+
+def _attempts(check: Callable[Params, None], *args: Params.args, **kwargs: Params.kwargs) -> None:
+    for attempt in range(1, REREAD_ATTEMPTS + 1):
+        try:
+            return check(*args, **kwargs)
+        except AssertionError:
+            if attempt == REREAD_ATTEMPTS:
+                raise
+    return None

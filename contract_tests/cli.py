@@ -17,11 +17,8 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
-
-from contract_tests import preflight as target_check
-from contract_tests.client import interrupt
-from contract_tests.run_state import CONSOLE_ENV, PREFLIGHT_ENV, write_stop_report
+# Only what the options need, before the fork server starts: pytest, httpx and the suite load after it.
+from contract_tests import forkserver
 from contract_tests.target import from_options
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -29,7 +26,8 @@ EXIT_PASSED, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_UNREACHABLE, EXIT_USAGE, EXIT
 DEFAULT_WORKERS = 4
 # Entry-point plugins are not auto-loaded (a user's plugins must not change the run, and pytest
 # would rewrite every module of these packages at each start); the ones the suite needs are named.
-PLUGINS = ("schemathesis.pytest.plugin", "_hypothesis_pytestplugin")
+# Schemathesis's is loaded by the suite's conftest, in the processes that collect the tests only.
+PLUGINS = ("_hypothesis_pytestplugin",)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -68,8 +66,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def pytest_arguments(args: argparse.Namespace) -> list[str]:
-    """The pytest command line for these options."""
+def pytest_arguments(args: argparse.Namespace, worker_python: str | None = None) -> list[str]:
+    """The pytest command line for these options; `worker_python`, the Python that starts each worker."""
     arguments = [
         str(PACKAGE_DIR), "--rootdir", str(PACKAGE_DIR.parent), "-c", os.devnull,
         "-p", "no:cacheprovider", "--disable-plugin-autoload", "-q", "-rN",
@@ -91,7 +89,11 @@ def pytest_arguments(args: argparse.Namespace) -> list[str]:
     if args.junit_xml:
         arguments += [f"--junitxml={args.junit_xml}", "-o", "junit_suite_name=leads-contract"]
     if args.workers > 1:
-        arguments += ["-p", "xdist.plugin", "-n", str(args.workers), "--dist", "load"]
+        arguments += ["-p", "xdist.plugin", "--dist", "load"]
+        if worker_python:
+            arguments += ["--tx", f"{args.workers}*popen//python={worker_python}"]
+        else:
+            arguments += ["-n", str(args.workers)]
     return arguments + list(args.pytest_args)
 
 
@@ -113,8 +115,6 @@ def usage_problem(args: argparse.Namespace) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Ctrl-C must reach the run even when it was started with SIGINT ignored (a background job).
-    signal.signal(signal.SIGINT, interrupt)
     try:
         args = parse_args(argv)
     except SystemExit as exc:  # argparse: --help is 0, a usage error is ours to number
@@ -123,6 +123,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem is not None:
         print(f"leads-contract: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    # Hypothesis keeps caches (never an example database here) in ./.hypothesis; not in the user's directory.
+    os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "leads-contract-hypothesis"))
+    # The workers' libraries load while this process loads its own and checks the target.
+    forks = forkserver.start() if args.workers > 1 else None
+    try:
+        from contract_tests.client import interrupt
+
+        # Ctrl-C must reach the run even when it was started with SIGINT ignored (a background job).
+        signal.signal(signal.SIGINT, interrupt)
+        return run(args, forks)
+    finally:
+        if forks is not None:
+            forks.stop()
+
+
+def run(args: argparse.Namespace, forks: forkserver.ForkServer | None) -> int:
+    import pytest
+
+    from contract_tests import preflight as target_check
+    from contract_tests.client import interrupt
+    from contract_tests.run_state import CONSOLE_ENV, PREFLIGHT_ENV, write_stop_report
+
     target = from_options(args.base_url, args.api_key, args.api_key_2)
     if target is not None:
         checked = target_check.check(target)
@@ -142,15 +164,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Waits for 429s are printed as they start, past pytest's capture and from parallel workers.
     if sys.platform.startswith("linux"):
         os.environ[CONSOLE_ENV] = f"/proc/{os.getpid()}/fd/{os.dup(sys.stderr.fileno())}"
-    # Hypothesis keeps caches (never an example database here) in ./.hypothesis; not in the user's directory.
-    os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "leads-contract-hypothesis"))
     # A CI job cancelled with SIGTERM cleans up like Ctrl-C: the leads the run created are deleted.
     signal.signal(signal.SIGTERM, interrupt)
     # Test modules build their Schemathesis tests at import from the run's options: a second run
     # in this process must import them afresh.
     for name in [name for name in sys.modules if name.startswith("contract_tests.test_")]:
         del sys.modules[name]
-    return exit_status(int(pytest.main(pytest_arguments(args))))
+    return exit_status(int(pytest.main(pytest_arguments(args, forks.python if forks else None))))
 
 
 def exit_status(pytest_status: int) -> int:

@@ -2,10 +2,12 @@
 
 The controlling process checks the target (preflight), probes the prerequisites and, at the end,
 reports; with `--workers`, tests run in worker processes that receive the target and the
-prerequisites from it and send back what they saw and what they could not clean up.
+prerequisites from it and send back what they saw and what they could not clean up. Only the
+processes that collect the tests load Schemathesis (a second of start-up on a busy machine).
 """
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from collections.abc import Generator, Iterator
@@ -14,9 +16,7 @@ from typing import Any
 
 import pytest
 
-from contract_tests import session as contract_session
 from contract_tests.client import INTERRUPTED, LeadsClient
-from contract_tests.extraction import findings_of
 from contract_tests.findings import BLOCKED_PREFIX, BLOCKED_SEPARATOR
 from contract_tests.responses import RULE_TRANSPORT
 from contract_tests.run_state import RunState, prepare
@@ -25,6 +25,7 @@ from contract_tests.target import Target
 STATE_KEY = pytest.StashKey[RunState]()
 RESOURCES_KEY = pytest.StashKey[ExitStack]()
 WORKER_INPUT = "leads_contract"
+SCHEMATHESIS_PLUGIN = "schemathesis.pytest.plugin"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,14 +58,43 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         state = prepare(config, resources)
     config.stash[STATE_KEY] = state
-    contract_session.start(config, state.target, state.ledger, observer=state.observer, waits=state.waits,
-                           prerequisites=state.prerequisites)
     if worker_input is None:
         from contract_tests.report import ContractReport
 
         config.pluginmanager.register(ContractReport(config, state), "leads-contract-report")
         config.pluginmanager.register(ControllerBridge(state), "leads-contract-bridge")
-    config.pluginmanager.register(contract_session.WarningsFail(), "leads-contract-warnings-fail")
+    if collects_tests(config):
+        from contract_tests import session as contract_session
+
+        # Loading Schemathesis and building the tests allocate hundreds of thousands of objects that live
+        # as long as the process: the cyclic collector would scan them over and over (a fifth of the start-up
+        # time, in every worker). It pauses until collection ends, and then leaves them out (`gc.freeze`).
+        gc.disable()
+        load_schemathesis_plugin(config)
+        contract_session.start(config, state.target, state.ledger, observer=state.observer, waits=state.waits,
+                               prerequisites=state.prerequisites)
+        config.pluginmanager.register(contract_session.WarningsFail(), "leads-contract-warnings-fail")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    gc.freeze()
+    gc.enable()
+
+
+def collects_tests(config: pytest.Config) -> bool:
+    """False in the controlling process of parallel workers: it hands the tests out and reports."""
+    if hasattr(config, "workerinput") or config.getoption("collectonly"):
+        return True
+    return config.getoption("dist", "no") == "no" or not config.getoption("tx", None)
+
+
+def load_schemathesis_plugin(config: pytest.Config) -> None:
+    """Schemathesis's pytest plugin, unless pytest loaded it already (from its entry point)."""
+    import importlib
+
+    plugin = importlib.import_module(SCHEMATHESIS_PLUGIN)
+    if not config.pluginmanager.is_registered(plugin):
+        config.pluginmanager.register(plugin, SCHEMATHESIS_PLUGIN)
 
 
 class ControllerBridge:
@@ -86,9 +116,9 @@ class ControllerBridge:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    from contract_tests.scheduling import SerialLastScheduling
+    from contract_tests.scheduling import ListChecksScheduling
 
-    return SerialLastScheduling(config, log)
+    return ListChecksScheduling(config, log, quiet_marker=config.stash[STATE_KEY].quiet_marker)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -127,6 +157,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = (str(item.path), 0, f"Skipped: {BLOCKED_PREFIX}{RULE_TRANSPORT}{BLOCKED_SEPARATOR}"
                            f"{operation or item.name} got no whole HTTP answer ({type(cut).__name__})")
         return report
+    from contract_tests.extraction import findings_of
+
     findings = findings_of(call.excinfo.value, operation)
     blocker = state.blocker_of(findings)
     if blocker is not None:
@@ -171,7 +203,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = config.stash.get(STATE_KEY, None)
     if state is None:
         return
-    contract_session.finish()
+    if collects_tests(config):
+        from contract_tests import session as contract_session
+
+        contract_session.finish()
     state.clean_up()
     worker_output = getattr(config, "workeroutput", None)
     if worker_output is not None:

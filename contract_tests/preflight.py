@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from contract_tests.client import tls_context
 from contract_tests.curl import mask_key
 from contract_tests.target import Target
 
@@ -30,7 +31,7 @@ def check(target: Target) -> Preflight:
     if target.api_key_2 is not None and target.api_key_2.strip() == target.api_key.strip():
         return Preflight("--api-key and --api-key-2 are the same key: give a key of another user for the "
                          "isolation checks", "error")
-    with httpx.Client(timeout=TIMEOUT_SECONDS) as http:
+    with httpx.Client(timeout=TIMEOUT_SECONDS, verify=tls_context()) as http:
         try:
             first = http.get(target.base_url + "/leads", params={"limit": 1}, headers={"X-API-Key": target.api_key})
         except httpx.HTTPError as exc:

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from contract_tests import session
 from contract_tests.findings import BLOCKED_PREFIX, BLOCKED_SEPARATOR, parse_blocked
 from contract_tests.prerequisites import Prerequisites
 from contract_tests.responses import EVERY_ANSWER, RULES, RULE_TRANSPORT, ResponseRules
@@ -55,6 +54,8 @@ def rule_and_operations(item: pytest.Item) -> tuple[str, tuple[str, ...]]:
     operations = tuple(str(arg) for arg in marker.args[1:]) if marker else ()
     label = getattr(item, "operation_label", None)
     if label:
+        from contract_tests import session
+
         operations = (session.current().operation_id(label),)
         rule = rule or CONFORMANCE_RULE
     return rule or item.name, operations

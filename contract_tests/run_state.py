@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from contract_tests import curl, preflight, waits
+from contract_tests import curl, preflight, quiet, waits
 from contract_tests.cleanup import CleanupRecord, clean_up, write_left
 from contract_tests.client import CreatedLeads, LeadsClient
 from contract_tests.prerequisites import Outcome, Prerequisites, probe
@@ -60,6 +60,16 @@ class RunState:
 
     # -- between the controlling process and its workers ----------------------------------------------
 
+    @property
+    def lists_beside_others(self) -> bool:
+        """Whether the checks reading a whole list run beside the others: as a tenant no other check writes with."""
+        return bool(self.target.api_key_2)
+
+    @property
+    def quiet_marker(self) -> Path | None:
+        """Created once every worker but the one running the list checks has finished (`quiet`)."""
+        return self.ledgers / quiet.MARKER_NAME if self.ledgers and self.lists_beside_others else None
+
     def worker_input(self) -> dict[str, Any]:
         return {"target": vars(self.target), "prerequisites": self.prerequisites.export(),
                 "report_dir": str(self.report_dir), "max_wait": self.max_wait, "rate_limit": self.rate_limit,
@@ -72,9 +82,12 @@ class RunState:
             waits.CONSOLE[:] = [data["console"]]
         worker = str(getattr(config, "workerinput", {}).get("workerid", "worker"))
         ledgers = Path(data["ledgers"])
-        return cls(Target(**data["target"]), Prerequisites.from_export(data["prerequisites"]),
-                   Path(data["report_dir"]), None, float(data["max_wait"]), data["rate_limit"],
-                   ledger=CreatedLeads(record_to=ledgers / f"{worker}.jsonl"), ledgers=ledgers, controller=False)
+        state = cls(Target(**data["target"]), Prerequisites.from_export(data["prerequisites"]),
+                    Path(data["report_dir"]), None, float(data["max_wait"]), data["rate_limit"],
+                    ledger=CreatedLeads(record_to=ledgers / f"{worker}.jsonl"), ledgers=ledgers, controller=False)
+        if state.quiet_marker is not None:
+            quiet.expect(state.quiet_marker)
+        return state
 
     def worker_output(self) -> dict[str, Any]:
         return {"responses": self.observer.export()}

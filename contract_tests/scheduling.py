@@ -1,32 +1,40 @@
-"""Parallel workers, with the checks that compare several reads of a key's whole list run last, alone.
+"""Parallel workers, with the checks that compare several reads of a key's whole list kept apart.
 
 Rules such as "stats count every lead" or "pages follow each other without overlap" read the
 caller's whole list more than once: a lead created meanwhile by a parallel check would change
-the second read. Every other check runs spread over the workers; these run afterwards on one
-worker, when nothing else writes, so the verdicts are the same as in a run without workers.
+the second read. With a second key they read and write as that tenant, which no other check
+writes with: they go first, all to one worker, which runs them one after another beside the
+others. With one key they run last on one worker, when nothing else writes. Either way the
+verdicts are those of a run without workers.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from xdist.scheduler import LoadScheduling
 
-SERIAL_MODULES = ("contract_tests/test_rules_list.py",)
+from contract_tests import quiet
+
+LIST_MODULES = ("contract_tests/test_rules_list.py",)
 # Schemathesis's tests, one per operation, each takes as long as dozens of rule checks: they go first,
 # one to a worker, so that no worker gets several of them.
 LONG_MODULES = ("contract_tests/test_conformance.py", "contract_tests/test_stateful.py")
 
 
-def is_serial(nodeid: str) -> bool:
-    return nodeid.startswith(SERIAL_MODULES) or "/" + nodeid.split("::")[0] in {"/" + m for m in SERIAL_MODULES}
+def is_list_check(nodeid: str) -> bool:
+    return nodeid.startswith(LIST_MODULES) or "/" + nodeid.split("::")[0] in {"/" + m for m in LIST_MODULES}
 
 
-class SerialLastScheduling(LoadScheduling):  # type: ignore[misc]
-    """`--dist load`, except that the serial checks wait until every other check has finished."""
+class ListChecksScheduling(LoadScheduling):  # type: ignore[misc]
+    """`--dist load`, except for the list checks: all on one worker from the start when they have a tenant
+    of their own (`quiet_marker` given: created once the other workers are done), else after every other check."""
 
-    def __init__(self, config: Any, log: Any = None) -> None:
+    def __init__(self, config: Any, log: Any = None, *, quiet_marker: Path | None = None) -> None:
         super().__init__(config, log)
-        self.serial: list[int] = []
+        self.quiet_marker = quiet_marker
+        self.list_node: Any = None  # the worker running the list checks beside the others
+        self.serial: list[int] = []  # the list checks still to run last
         self.serial_node: Any = None
 
     @property
@@ -48,19 +56,27 @@ class SerialLastScheduling(LoadScheduling):  # type: ignore[misc]
             return
         self.collection = next(iter(self.node2collection.values()))
         indices = range(len(self.collection))
-        self.serial = [index for index in indices if is_serial(self.collection[index])]
-        parallel = [index for index in indices if not is_serial(self.collection[index])]
-        long_first = sorted(parallel, key=lambda index: not self.collection[index].startswith(LONG_MODULES))
-        self.pending[:] = long_first
+        lists = [index for index in indices if is_list_check(self.collection[index])]
+        others = [index for index in indices if not is_list_check(self.collection[index])]
+        self.pending[:] = sorted(others, key=lambda index: not self.collection[index].startswith(LONG_MODULES))
         if self.maxschedchunk is None:
             self.maxschedchunk = len(self.collection)
+        dealt = self.nodes
+        if self.quiet_marker is None or not lists:
+            self.serial = lists
+        else:
+            self.list_node = self.nodes[-1]
+            self.node2pending[self.list_node].extend(lists)
+            self.list_node.send_runtest_some(lists)
+            dealt = self.nodes[:-1] or self.nodes
         for _ in range(2):  # a worker runs a test once it holds the next one: two each, dealt round
-            for node in self.nodes:
+            for node in dealt:
                 if self.pending:
                     self._send_tests(node, 1)
         for node in self.nodes:
             if not self.pending:
                 self.check_schedule(node)
+        self._announce_quiet()
 
     def check_schedule(self, node: Any, duration: float = 0) -> None:
         if node.shutting_down:
@@ -86,6 +102,7 @@ class SerialLastScheduling(LoadScheduling):  # type: ignore[misc]
             for other in self.nodes:
                 self.check_schedule(other)
         self._release_serial()
+        self._announce_quiet()
         return crashed
 
     def _release_serial(self) -> None:
@@ -96,3 +113,10 @@ class SerialLastScheduling(LoadScheduling):  # type: ignore[misc]
         self.node2pending[node].extend(serial)
         node.send_runtest_some(serial)
         node.shutdown()
+
+    def _announce_quiet(self) -> None:
+        """Once every other worker has finished (its cleanup included), nothing but the list checks writes."""
+        if self.quiet_marker is None or self.list_node is None or self.quiet_marker.exists():
+            return
+        if all(node is self.list_node for node in self.node2pending):
+            quiet.announce(self.quiet_marker)

@@ -10,8 +10,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
-
 LOCAL_KEY = "contract-suite-key-1"
 LOCAL_KEY_2 = "contract-suite-key-2"
 
@@ -46,6 +44,8 @@ def from_options(base_url: str | None, api_key: str | None, api_key_2: str | Non
 @contextmanager
 def serve_in_thread(app: Any, *, startup_timeout: float = 20.0) -> Iterator[str]:
     """Runs an ASGI app with uvicorn on 127.0.0.1 and a free port; yields `http://127.0.0.1:PORT`."""
+    import uvicorn
+
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

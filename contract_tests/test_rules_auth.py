@@ -109,9 +109,9 @@ def test_wrong_method_without_key_is_405_not_401(anonymous: LeadsClient) -> None
 
 
 @pytest.fixture(scope="module")
-def foreign_lead(client_2: LeadsClient) -> dict[str, Any]:
-    """A lead of the second tenant, created after the first tenant's leads (so it would head a leaky list)."""
-    return client_2.create_lead(name="Contract Test Other Tenant Lead", budget=150000, interest_level="hot")
+def foreign_lead(client: LeadsClient, client_2: LeadsClient) -> dict[str, Any]:
+    """A lead of the first tenant, for the second to reach for (the list checks alone write as the second)."""
+    return client.create_lead(name="Contract Test Other Tenant Lead", budget=150000, interest_level="hot")
 
 
 @pytest.mark.rule("tenant isolation: another key's lead is 404", "getLead", "updateLead", "deleteLead", "convertLead")
@@ -120,9 +120,9 @@ def test_other_tenants_lead_is_404_and_unchanged(
     client: LeadsClient, client_2: LeadsClient, foreign_lead: dict[str, Any], operation: str, method: str,
     path: str, body: dict[str, Any] | None,
 ) -> None:
-    response = client.request(method, path.format(id=foreign_lead["id"]), json_body=body)
+    response = client_2.request(method, path.format(id=foreign_lead["id"]), json_body=body)
     check_error(operation, response, 404, "NOT_FOUND")
-    check_untouched(client_2, foreign_lead, f"{method} by another tenant")
+    check_untouched(client, foreign_lead, f"{method} by another tenant")
 
 
 @pytest.mark.rule("RateLimit-Remaining never exceeds RateLimit-Limit", *OPERATION_IDS)

@@ -92,7 +92,11 @@ class HeaderKeyOperation(SecurityOperation):
             await super().__call__(scope, receive, send)
             return
         header = self._header
-        key = next((value.decode("latin-1") for name, value in scope["headers"] if name == header), None)
+        key = None
+        for name, value in scope["headers"]:
+            if name == header:
+                key = value.decode("latin-1")
+                break
         token_info = self._keys.token_info(key)
         context = scope.setdefault("extensions", {}).setdefault("connexion_context", {})
         context["user"] = token_info["sub"]

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import sys
+import time
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -27,7 +28,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .serving import server_config
     from .store import StoreOpenError
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(LogFormat("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False  # the format shows none of them
     try:
         app = create_app(settings)
@@ -58,6 +61,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+class LogFormat(logging.Formatter):
+    """logging's Formatter, with the default `asctime` text of each second made once, not once a line."""
+
+    _second: int | None = None
+    _second_text = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt or not self.default_msec_format:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if second != self._second:  # local time changes zone only on a whole second
+            self._second_text = time.strftime(self.default_time_format, self.converter(record.created))
+            self._second = second
+        return self.default_msec_format % (self._second_text, record.msecs)
 
 
 class _Server(uvicorn.Server):

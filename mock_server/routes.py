@@ -6,7 +6,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from connexion.middleware.abstract import ROUTING_CONTEXT
+from connexion.middleware.abstract import ROUTING_CONTEXT, RoutedMiddleware
+from connexion.middleware.lifespan import LifespanMiddleware
 from connexion.middleware.routing import RoutingMiddleware, RoutingOperation
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from starlette.routing import Mount, Route
@@ -54,7 +55,8 @@ class NoTrailingSlash:
         await self.app(scope, receive, send)
 
 
-_FlatRoute = tuple[re.Pattern[str], set[str], dict[str, Any], RoutingOperation]  # full path, methods, convertors
+_FlatRoute = tuple[re.Pattern[str], set[str], dict[str, Any], RoutingOperation, ASGIApp]  # full path, methods,
+# convertors, the routing operation, and the first step after it
 
 
 class SpecRouting(RoutingMiddleware):
@@ -64,6 +66,11 @@ class SpecRouting(RoutingMiddleware):
     layer rebuilds scopes. A request that fully matches a route (path and method) takes the same
     route here, in Starlette's order, from one flat table; anything else (unknown paths, wrong
     methods, HEAD edge cases) goes through Connexion's router unchanged.
+
+    Past routing, each of Connexion's steps (security, validation, context, the handler call) looks
+    up its own object for the request's operation by id, from the context this step added. Those
+    look-ups always find the same object for a route: each operation's steps are linked to each
+    other here once (see `_past_lookups`), and the request goes through them directly.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -84,7 +91,8 @@ class SpecRouting(RoutingMiddleware):
                     break  # the table stops where it cannot stand for the router
                 suffix = route.path_regex.pattern.removeprefix("^")
                 pattern = re.compile("^" + re.escape(mount.path) + suffix)
-                routes.append((pattern, route.methods, route.param_convertors, route.endpoint))
+                first_step = _past_lookups(route.endpoint.next_app, mount.path, route.endpoint.operation_id)
+                routes.append((pattern, route.methods, route.param_convertors, route.endpoint, first_step))
             self._mounts.append((mount.path_regex, mount.path, routes))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -92,7 +100,7 @@ class SpecRouting(RoutingMiddleware):
             path = scope["path"]
             for mount_regex, base_path, routes in self._mounts:
                 if mount_regex.match(path):
-                    for pattern, methods, convertors, endpoint in routes:
+                    for pattern, methods, convertors, endpoint, first_step in routes:
                         match = pattern.match(path)
                         if match and scope["method"] in methods:
                             routed = dict(scope)  # as Connexion's router: the caller's scope stays as it was
@@ -101,10 +109,32 @@ class SpecRouting(RoutingMiddleware):
                             extensions = routed.setdefault("extensions", {})
                             extensions.setdefault(ROUTING_CONTEXT, {}).update(
                                 {"api_base_path": base_path, "operation_id": endpoint.operation_id})
-                            await endpoint.next_app(routed, receive, send)
+                            await first_step(routed, receive, send)
                             return
                     break  # the first matching mount takes the request, as in the router
         await super().__call__(scope, receive, send)
+
+
+def _past_lookups(app: ASGIApp, base_path: str, operation_id: str | None) -> ASGIApp:
+    """What `app` runs for an HTTP request routed to `operation_id` under `base_path`, its look-ups done ahead.
+
+    A routed middleware with one API for `base_path` that has the operation would look it up and
+    call it: the operation stands in for it, and the operation's own next step is resolved the same
+    way (so the router's path, which reaches these operations too, skips the same look-ups). Lifespan
+    steps pass HTTP requests straight on. Anything else is left as it is, its look-up done per request.
+    """
+    while isinstance(app, LifespanMiddleware):
+        app = app.next_app
+    if not isinstance(app, RoutedMiddleware) or operation_id is None:
+        return app
+    apis = app.apis.get(base_path) or []
+    if len(apis) != 1 or operation_id not in apis[0].operations:
+        return app
+    operation = apis[0].operations[operation_id]
+    next_app = getattr(operation, "next_app", None)
+    if next_app is not None:
+        operation.next_app = _past_lookups(next_app, base_path, operation_id)
+    return operation
 
 
 class DocsOutsideLeads(SwaggerUIMiddleware):

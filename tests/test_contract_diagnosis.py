@@ -30,6 +30,8 @@ KEYS = ("diagnosis-key-one-1111", "diagnosis-key-two-2222")
 RUN_TIMEOUT = 600
 CREATE_PREREQUISITE = "create with the documented body (prerequisite)"
 SCHEMATHESIS_RULE = "OpenAPI conformance (Schemathesis)"
+LINKS_RULE = "Links: a created lead is readable, a deleted lead stays gone (Schemathesis stateful)"
+CREATE_STATUS_RULE = "create answers 201 with its message"
 # Thirteen defects of different kinds, with creating a lead still working.
 MANY_DEFECTS = (
     "pagination_other_shape", "html_escaped_text", "capitalised_enums", "errors_without_timestamp",
@@ -135,6 +137,44 @@ def test_create_needing_other_fields_alone_fails_at_most_three_rules(tmp_path: P
     assert re.search(r"\d+ rules blocked by: create with the documented body \(prerequisite\): "
                      r"create with the documented body \{\"name\": \.\.\.\} answers 400 VALIDATION_ERROR "
                      r"\(firstName, lastName\)", summary), summary[:3000]
+
+
+def test_create_answering_200_fails_only_the_rule_that_demands_201(tmp_path: Path) -> None:
+    # The rules judging what a created lead holds take any 2xx with the lead; Schemathesis judges the
+    # undocumented status on its own, for the single call and for the links.
+    result, document = run_against(["create_returns_200"], tmp_path)
+    assert result.returncode == 1
+    assert failing(document) - {SCHEMATHESIS_RULE, LINKS_RULE} == {CREATE_STATUS_RULE}, sorted(failing(document))
+    assert not [rule["rule"] for rule in document["rules"] if rule["verdict"] == "blocked"]
+
+
+def test_a_list_of_another_pagination_shape_leaves_the_filters_judged_on_the_listed_leads(tmp_path: Path) -> None:
+    # `data.pagination` instead of `data.meta`, and filters OR-ed: each is named by its own rule, for its own cause.
+    defects = ("pagination_other_shape", "filters_ored")
+    result, document = run_against(defects, tmp_path)
+    assert result.returncode == 1
+    assert {EXPECTED_RULES[defect] for defect in defects} <= failing(document), sorted(failing(document))
+    causes = {rule: item["summary"] for item in document["divergences"] for rule in item["rules"]}
+    assert "data.meta" in causes[EXPECTED_RULES["pagination_other_shape"]]
+    assert "data.meta" not in causes[EXPECTED_RULES["filters_ored"]]
+    assert "lead.interest_level" in causes[EXPECTED_RULES["filters_ored"]], causes[EXPECTED_RULES["filters_ored"]]
+    rules = verdicts(document)
+    for judged_on_the_leads in ("status filter returns only matching leads",
+                                "interest_level filter returns only matching leads",
+                                "stats count all leads whatever the filters", "order is newest first",
+                                "cursors walk the pages without overlap", "limit 100 is accepted"):
+        assert rules[judged_on_the_leads]["verdict"] == "pass", rules[judged_on_the_leads]
+
+
+def test_a_list_leaking_other_tenants_gets_the_same_verdicts_on_four_workers_as_on_one(tmp_path: Path) -> None:
+    # The list checks run as the second tenant beside the others, which write as the first: on this server
+    # those writes show in the second tenant's list too, and a check they upset is judged again once they end.
+    runs = [run_against(["list_leaks_other_tenants"], tmp_path / workers, "--workers", workers)
+            for workers in ("4", "1")]
+    parallel, serial = ({rule["rule"]: rule["verdict"] for rule in document["rules"]} for _, document in runs)
+    assert parallel == serial, {rule: (parallel.get(rule), serial.get(rule)) for rule in parallel
+                                if parallel.get(rule) != serial.get(rule)}
+    assert EXPECTED_RULES["list_leaks_other_tenants"] in failing(runs[0][1])
 
 
 @pytest.fixture(scope="module")

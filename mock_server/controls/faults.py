@@ -161,6 +161,10 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         values = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"prefer"]
+        runtime = self.runtime
+        if not values and runtime.latency_ms is None and not self.forced.codes and runtime.error_rate <= 0:
+            await self.app(scope, receive, send)  # nothing asked, nothing configured: the common request
+            return
         prefer = parse_prefer(values) if values else _NO_PREFERENCES
         applied: list[str] = []
         if prefer.delay_ms is not None:

@@ -225,7 +225,10 @@ def _cut_text(text: str, limit: int) -> str:
 
 
 def _bytes_of(headers: Any) -> int:
-    return sum(map(len, itertools.chain.from_iterable(headers)))
+    size = 0
+    for name, value in headers:  # a plain loop: faster than sum(map(...)) over a few headers
+        size += len(name) + len(value)
+    return size
 
 
 def _first_header(headers: RawHeaders, name: bytes) -> bytes | None:
@@ -307,7 +310,7 @@ class JournalMiddleware:
             if recorded:
                 return
             recorded = True
-            # Only C-level passes over the headers here: the cutting loop runs for oversized ones alone.
+            # One light pass over the headers here: the cutting loop runs for oversized ones alone.
             cut: dict[str, int] = {}
             request_headers = scope["headers"]
             request_size = _bytes_of(request_headers)

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("mock_server.access")
+LINE_FORMAT = "%s %s %d %.1fms"
 
 
 class AccessLog:
+    """Each request's line is logged at the end of the event loop's step in which it was answered.
+
+    A busy server answers several requests a step; their lines are then logged one after the other
+    rather than each between two requests, which costs far less CPU time (the logging code and
+    data stay in the CPU's caches). A lone request's line still follows at once.
+    """
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._pending: list[tuple[str, str, int, float]] = []
+        self._writing_on: asyncio.AbstractEventLoop | None = None  # the loop where the pending lines will be logged
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not logger.isEnabledFor(logging.INFO):
@@ -31,6 +42,14 @@ class AccessLog:
             await self.app(scope, receive, send_noting_status)
         finally:
             elapsed = (time.perf_counter() - started) * 1000
+            loop = asyncio.get_running_loop()
+            if self._writing_on is not loop:
+                loop.call_soon(self._log_pending)
+                self._writing_on = loop
+            self._pending.append((scope["method"], scope["path"], status, elapsed))
+
+    def _log_pending(self) -> None:
+        pending, self._pending, self._writing_on = self._pending, [], None
+        for line in pending:
             # logger.info minus its stack walk for the caller's file and line, which no access line shows
-            logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, "%s %s %d %.1fms",
-                                            (scope["method"], scope["path"], status, elapsed), None))
+            logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, LINE_FORMAT, line, None))

@@ -71,4 +71,7 @@ class BodyDeadline:
 
 def _has_body(scope: Scope) -> bool:
     """Whether the request declares a body (HTTP/1.1 frames one only with these headers)."""
-    return any(name in (b"content-length", b"transfer-encoding") for name, _ in scope["headers"])
+    for name, _ in scope["headers"]:
+        if name == b"content-length" or name == b"transfer-encoding":
+            return True
+    return False

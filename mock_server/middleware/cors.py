@@ -24,12 +24,12 @@ class Cors(CORSMiddleware):
         if prefix and scope["type"] == "http" and (scope["path"] == prefix or scope["path"].startswith(prefix + "/")):
             await self.app(scope, receive, send)
             return
-        if scope["type"] == "http" and not any(name == b"origin" for name, _ in scope["headers"]):
+        if scope["type"] == "http" and not _has_header(scope["headers"], b"origin"):
 
             async def send_varying(message: Message) -> None:
                 if message["type"] == "http.response.start":
                     raw = message.setdefault("headers", [])
-                    if isinstance(raw, list) and not any(name.lower() == b"vary" for name, _ in raw):
+                    if isinstance(raw, list) and not _has_header(raw, b"vary", any_case=True):
                         raw.append((b"vary", b"Origin"))
                     else:  # merge with the app's own Vary values, as the parent does
                         headers = MutableHeaders(scope=message)
@@ -39,3 +39,11 @@ class Cors(CORSMiddleware):
             await self.app(scope, receive, send_varying)
             return
         await super().__call__(scope, receive, send)
+
+
+def _has_header(headers: Any, name: bytes, *, any_case: bool = False) -> bool:
+    """Whether raw `headers` hold `name` (lowercase), as sent or in any case; a plain loop, on every request."""
+    for key, _ in headers:
+        if key == name or (any_case and key.lower() == name):
+            return True
+    return False

@@ -10,6 +10,9 @@
 - At most `max_connections` are open: past it the connection idle the longest (waiting for a
   request head or a body, never one being answered) is closed, so idle sockets cannot use up
   the process's file descriptors while real requests wait.
+
+An answer's head and its body reach the socket in one write (see `JoinedWrites`), where uvicorn
+would make two: one system call and one TCP segment an answer, not two.
 """
 
 from __future__ import annotations
@@ -102,6 +105,42 @@ class IdleConnections:
         self._closing.discard(connection)
 
 
+class JoinedWrites:
+    """A connection's transport as uvicorn's response cycle sees it: a write waits for the next one, at
+    most to the end of the event loop's current step, and goes out with it in one `write`.
+
+    uvicorn writes an answer's status line and headers, then its body; a plain answer sends both in
+    one step, so here they leave together. A head whose body comes later (a stream) still leaves in
+    its own step, and so does anything else written (`100 Continue`).
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is None:
+            self._held = bytes(data)
+            self._loop.call_soon(self._flush)
+        else:
+            self._held = None
+            self._transport.write(b"".join((held, data)))
+
+    def _flush(self) -> None:
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+
 class GuardedHttpProtocol(HttpToolsProtocol):
     """See the module's docstring. `limits` and `connections` are set per server by `guarded_protocol`."""
 
@@ -121,6 +160,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._answer_writes = JoinedWrites(transport, self.loop)
         self._arm_head_timer()
         if self.connections_of_server is not None:
             self.connections_of_server.opened(self)
@@ -154,6 +194,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._feed(piece)
         if data and not self._refused:
             self._feed(data)
+        if self._request_begun and self._in_head and self._head_timer is None and not self._refused:
+            # a request head begun in these bytes and not complete: its deadline runs from now (a head
+            # that arrives whole, as most do, never needs a timer)
+            self._arm_head_timer()
 
     def _feed(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
@@ -174,8 +218,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._request_begun = True
         self._url_bytes = 0
-        if self._head_timer is None:
-            self._arm_head_timer()
 
     def on_url(self, url: bytes) -> None:
         self._url_bytes += len(url)
@@ -192,6 +234,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             raise _Refusal(MalformedRequest("Malformed HTTP request: the path must be ASCII (percent-encode "
                                             "other characters)")) from None
         super().on_headers_complete()
+        if self.cycle is not None:
+            self.cycle.transport = self._answer_writes  # type: ignore[assignment] # write, close, is_closing: all it uses
         if self.parser.should_upgrade() and self.cycle is not None:
             self.cycle.keep_alive = False  # the parser reads nothing after an upgrade request
 

@@ -24,7 +24,8 @@ from psycopg.conninfo import conninfo_to_dict
 from ..api_errors import AlreadyConverted, DatabaseUnavailable
 from ..timestamps import now_ms
 from .base import StoreOpenError
-from .sql import CREATE_LEAD_INDEXES, DROP_LEAD_INDEXES, Cursor, Loader, SqlStore
+from .sql import Cursor, Loader, SqlStore
+from .sql_rows import CREATE_LEAD_INDEXES, DROP_LEAD_INDEXES
 
 logger = logging.getLogger(__name__)
 _MIGRATION_LOCK = 7_412_019  # advisory lock key: one process migrates and seeds at a time

@@ -17,12 +17,14 @@ from typing import Any
 from ..api_errors import AlreadyConverted, DatasetNotFound, LeadNotFound, NoUpdates, VersionConflict
 from ..encoding import json_text
 from ..timestamps import format_ms, now_ms, parse_datetime
-from .base import (DUMP_FORMAT, INTEREST_LEVELS, STATUSES, LeadPage, Position, Record, check_dump,
-                   conversion_answer, new_lead, page_offset, price_range, stored_lead, user_id_for)
+from .base import (DUMP_FORMAT, LeadPage, Position, Record, check_dump, conversion_answer, new_lead, page_offset,
+                   price_range, user_id_for)
+from .sql_rows import (CLIENT_COLUMNS, CONTACT_COLUMNS, CREATE_LEAD_INDEXES, DROP_LEAD_INDEXES, INSERT_CLIENT,
+                       INSERT_CONTACT, INSERT_LEAD, LEAD_COLUMNS, UserRows, client_row, contact_row, counted_stats,
+                       lead_row, user_rows)
 
 Cursor = Any  # a DB-API cursor: sqlite3.Cursor or psycopg.Cursor
 Loader = Callable[[], Mapping[str, Any]]
-UserRows = tuple[list[list[Any]], list[list[Any]], list[list[Any]]]  # one user's lead, contact and client rows
 _ORDER = "ORDER BY created_at DESC, id DESC"
 _FAR_PAST_THE_END = 2**62  # an OFFSET beyond any table, within SQL's 64-bit integers (pages may be huge)
 _NO_TEXT, _NO_COUNT = "CAST(NULL AS TEXT)", "CAST(NULL AS INTEGER)"  # typed, for PostgreSQL's UNION
@@ -64,7 +66,7 @@ class SqlStore:
         return self._initial
 
     def reset(self) -> None:
-        rows = _user_rows(self._owner_id, self.initial_dataset())
+        rows = user_rows(self._owner_id, self.initial_dataset())
         with self._write() as cursor:
             self._replace_all(cursor, [rows])
         self.revision += 1
@@ -80,7 +82,7 @@ class SqlStore:
     def restore(self, dump: Mapping[str, Any]) -> None:
         check_dump(dump)
         try:
-            users = [_user_rows(user_id, records) for user_id, records in dump["users"].items()]
+            users = [user_rows(user_id, records) for user_id, records in dump["users"].items()]
             last_ms = int(dump.get("clock", 0))
         except (KeyError, TypeError, AttributeError, ValueError) as error:
             raise ValueError(f"malformed state dump: {error!r}") from error
@@ -108,12 +110,12 @@ class SqlStore:
                     f"SELECT * FROM (SELECT 2, {_NO_TEXT}, {_NO_TEXT}, {_NO_COUNT}, doc FROM leads WHERE {where} "
                     f"AND (created_at, id) < (?, ?) {_ORDER} LIMIT ?) AS page"),
                     [user_id, *params, *position.key, *params, *position.key, limit]).fetchall()
-                total, stats = _stats(rows, status, interest_level)
+                total, stats = counted_stats(rows, status, interest_level)
                 offset = next(row[3] for row in rows if row[0] == 1)
             else:
                 offset = (page - 1) * limit
                 if position is not None:  # a previous page: it ends just before the key
-                    total, _ = _stats(cursor.execute(self._sql(counts_sql), [user_id]).fetchall(),
+                    total, _ = counted_stats(cursor.execute(self._sql(counts_sql), [user_id]).fetchall(),
                                       status, interest_level)
                     ahead = 0
                     if position.key is not None:
@@ -125,7 +127,7 @@ class SqlStore:
                     f"{counts_sql} UNION ALL SELECT * FROM (SELECT 2, {_NO_TEXT}, {_NO_TEXT}, {_NO_COUNT}, doc "
                     f"FROM leads WHERE {where} {_ORDER} LIMIT ? OFFSET ?) AS page"),
                     [user_id, *params, limit, min(offset, _FAR_PAST_THE_END)]).fetchall()
-                total, stats = _stats(rows, status, interest_level)
+                total, stats = counted_stats(rows, status, interest_level)
         texts = [row[4] for row in rows if row[0] == 2]
         return LeadPage(leads=[json.loads(text) for text in texts], offset=offset, total=total, stats=stats,
                         leads_json=texts)
@@ -146,7 +148,7 @@ class SqlStore:
     def create(self, user_id: str, fields: Mapping[str, Any]) -> Record:
         lead = new_lead(user_id, fields, self._tick())
         with self._write() as cursor:
-            cursor.execute(self._sql(_INSERT_LEAD), _lead_row(lead))
+            cursor.execute(self._sql(INSERT_LEAD), lead_row(lead))
             self._recount(cursor, user_id, {(lead["status"], lead["interest_level"]): 1})
         self.revision += 1
         return lead
@@ -208,11 +210,11 @@ class SqlStore:
                 contact = {"id": str(uuid.uuid4()), "name": lead["name"], "email": email, "phone": lead["phone"],
                            "created_at": now}
                 contact_id = contact["id"]
-                cursor.execute(self._sql(_INSERT_CONTACT), _contact_row(user_id, contact))
+                cursor.execute(self._sql(INSERT_CONTACT), contact_row(user_id, contact))
             client = {"id": str(uuid.uuid4()), "contact_id": contact_id, "client_type": client_type,
                       "status": "active", "price_range_min": low, "price_range_max": high, "created_at": now}
             # clients.lead_id is unique: a second client for one lead cannot be committed by anyone
-            cursor.execute(self._sql(_INSERT_CLIENT), _client_row(user_id, client, lead["id"]))
+            cursor.execute(self._sql(INSERT_CLIENT), client_row(user_id, client, lead["id"]))
             was = (lead["status"], lead["interest_level"])
             lead.update(status="converted", converted_to_client_id=client["id"], version=lead["version"] + 1,
                         updated_at=now)
@@ -279,9 +281,9 @@ class SqlStore:
         for leads, contacts, clients in users:
             for row in leads:
                 counts[(row[0], row[3], row[4])] = counts.get((row[0], row[3], row[4]), 0) + 1
-            self._insert_many(cursor, "leads", _LEAD_COLUMNS, sorted(leads, key=lambda row: (row[0], row[1])))
-            self._insert_many(cursor, "contacts", _CONTACT_COLUMNS, contacts)
-            self._insert_many(cursor, "clients", _CLIENT_COLUMNS, clients)
+            self._insert_many(cursor, "leads", LEAD_COLUMNS, sorted(leads, key=lambda row: (row[0], row[1])))
+            self._insert_many(cursor, "contacts", CONTACT_COLUMNS, contacts)
+            self._insert_many(cursor, "clients", CLIENT_COLUMNS, clients)
         self._insert_many(cursor, "lead_counts", ("user_id", "status", "interest_level", "n"),
                           [[*key, n] for key, n in counts.items()])
         for statement in self._create_indexes:
@@ -315,66 +317,5 @@ class SqlStore:
         return parse_datetime(newest) or 0 if newest else 0
 
 
-_LEAD_COLUMNS = ("user_id", "id", "created_at", "status", "interest_level", "version", "doc")
-_CONTACT_COLUMNS = ("user_id", "id", "email_key", "doc")
-_CLIENT_COLUMNS = ("user_id", "id", "lead_id", "doc")
-_INSERT_LEAD = f"INSERT INTO leads ({', '.join(_LEAD_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)"
-_INSERT_CONTACT = f"INSERT INTO contacts ({', '.join(_CONTACT_COLUMNS)}) VALUES (?, ?, ?, ?)"
-_INSERT_CLIENT = f"INSERT INTO clients ({', '.join(_CLIENT_COLUMNS)}) VALUES (?, ?, ?, ?)"
-# The indexes on leads (both backends): the list's order, under each combination of its filters
-LEAD_INDEXES = {
-    "leads_by_created": "(user_id, created_at, id)",
-    "leads_by_status": "(user_id, status, created_at, id)",
-    "leads_by_interest": "(user_id, interest_level, created_at, id)",
-    "leads_by_status_interest": "(user_id, status, interest_level, created_at, id)",
-}
-CREATE_LEAD_INDEXES = tuple(f"CREATE INDEX {name} ON leads {columns}" for name, columns in LEAD_INDEXES.items())
-DROP_LEAD_INDEXES = tuple(f"DROP INDEX IF EXISTS {name}" for name in LEAD_INDEXES)
-
-
 def _moved(was: tuple[str, str], now: tuple[str, str]) -> dict[tuple[str, str], int]:
     return {} if was == now else {was: -1, now: 1}
-
-
-def _lead_row(lead: Record) -> list[Any]:
-    if not (isinstance(lead["id"], str) and isinstance(lead["created_at"], str)
-            and lead["status"] in STATUSES and lead["interest_level"] in INTEREST_LEVELS):
-        raise ValueError(f"lead {lead.get('id')!r} needs an id, a created_at, a status and an interest_level")
-    return [lead["user_id"], lead["id"], lead["created_at"], lead["status"], lead["interest_level"],
-            lead["version"], json_text(lead)]
-
-
-def _contact_row(user_id: str, contact: Mapping[str, Any]) -> list[Any]:
-    email = contact.get("email")
-    return [user_id, contact["id"], email.lower() if isinstance(email, str) and email else None, json_text(contact)]
-
-
-def _client_row(user_id: str, client: Mapping[str, Any], lead_id: str | None) -> list[Any]:
-    return [user_id, client["id"], lead_id, json_text(client)]
-
-
-def _user_rows(user_id: str, records: Mapping[str, Any]) -> UserRows:
-    """Rows for one user's records of a data set or dump; ValueError/KeyError/TypeError when malformed."""
-    leads = [stored_lead(raw, user_id) for raw in records["leads"]]
-    client_leads = {lead["converted_to_client_id"]: lead["id"] for lead in leads if lead["converted_to_client_id"]}
-    return ([_lead_row(lead) for lead in leads],
-            [_contact_row(user_id, dict(contact)) for contact in records.get("contacts", ())],
-            [_client_row(user_id, dict(client), client_leads.get(client["id"]))
-             for client in records.get("clients", ())])
-
-
-def _stats(rows: list[tuple[Any, ...]], status: str | None, interest: str | None) -> tuple[int, dict[str, Any]]:
-    """(leads matching the filters, the user's stats) from the counter rows (kind 0) of a query."""
-    by_status = dict.fromkeys(STATUSES, 0)
-    by_interest = dict.fromkeys(INTEREST_LEVELS, 0)
-    matching = 0
-    for kind, row_status, row_interest, count, _ in rows:
-        if kind != 0 or not count:
-            continue
-        by_status[row_status] += count
-        by_interest[row_interest] += count
-        if (status is None or row_status == status) and (interest is None or row_interest == interest):
-            matching += count
-    total = sum(by_status.values())
-    return matching, {"total": total, "byStatus": by_status, "byInterestLevel": by_interest}
-

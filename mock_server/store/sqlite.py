@@ -18,7 +18,8 @@ from typing import Any
 
 from ..timestamps import now_ms
 from .json_state import StateFileError, check_usable, read_json_state
-from .sql import CREATE_LEAD_INDEXES, DROP_LEAD_INDEXES, Cursor, Loader, SqlStore
+from .sql import Cursor, Loader, SqlStore
+from .sql_rows import CREATE_LEAD_INDEXES, DROP_LEAD_INDEXES
 
 logger = logging.getLogger(__name__)
 SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -1,0 +1,29 @@
+"""Rule helpers that judge one answer: they read what the server said without tripping on another rule's defect."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import httpx
+
+from contract_tests.checks import answer_instant
+
+DATE = "Tue, 01 Dec 2026 10:30:05 GMT"
+
+
+def answer(body: object, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.Response(201, json=body, headers=headers or {})
+
+
+def test_the_server_clock_is_the_envelope_timestamp_when_it_parses() -> None:
+    response = answer({"success": True, "data": {}, "timestamp": "2026-12-01T10:30:00.250Z"}, {"Date": DATE})
+    assert answer_instant(response) == datetime(2026, 12, 1, 10, 30, 0, 250000, tzinfo=timezone.utc)
+
+
+def test_a_missing_or_malformed_timestamp_falls_back_on_the_date_header() -> None:
+    for body in ({"success": True, "data": {}}, {"success": True, "timestamp": "2026-12-01T10:30:00Z"}, ["not", "an", "envelope"]):
+        assert answer_instant(answer(body, {"Date": DATE})) == datetime(2026, 12, 1, 10, 30, 5, tzinfo=timezone.utc)
+
+
+def test_without_timestamp_or_date_there_is_no_server_clock_to_compare_with() -> None:
+    assert answer_instant(answer({"success": True, "data": {}})) is None
+    assert answer_instant(httpx.Response(201, content=b"<html>", headers={"Date": "yesterday"})) is None

@@ -1,0 +1,100 @@
+"""How the mock's connections are served: an answer's head and body leave in one write, nothing written waits
+past the event loop's current step, and a request head's deadline holds on a kept-alive connection too."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from conftest import serving
+from test_mock_protocol import HEAD, connect, envelope, read_answer
+
+from mock_server.serving.protocol import JoinedWrites
+
+
+class RecordingTransport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data) if not self.closed else b"<written after close>")
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+async def one_step() -> None:
+    await asyncio.sleep(0)
+
+
+def test_a_head_and_its_body_written_in_one_step_leave_in_one_write() -> None:
+    async def scenario() -> list[bytes]:
+        transport = RecordingTransport()
+        writes = JoinedWrites(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
+        writes.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+        writes.write(b"{}")
+        sent_at_once = list(transport.writes)
+        await one_step()
+        assert transport.writes == sent_at_once, "nothing more to send after the body"
+        return sent_at_once
+
+    assert asyncio.run(scenario()) == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]
+
+
+def test_a_lone_write_leaves_at_the_end_of_the_step() -> None:
+    async def scenario() -> tuple[list[bytes], list[bytes]]:
+        transport = RecordingTransport()
+        writes = JoinedWrites(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
+        writes.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # the client waits for it before sending its body
+        held = list(transport.writes)
+        await one_step()
+        return held, transport.writes
+
+    held, sent = asyncio.run(scenario())
+    assert held == []
+    assert sent == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+
+
+def test_a_streamed_head_does_not_wait_for_a_late_body() -> None:
+    async def scenario() -> list[bytes]:
+        transport = RecordingTransport()
+        writes = JoinedWrites(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
+        writes.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        await asyncio.sleep(0.01)
+        head_sent = list(transport.writes)
+        writes.write(b"2\r\n{}\r\n")
+        writes.write(b"0\r\n\r\n")
+        assert transport.writes[len(head_sent):] == [b"2\r\n{}\r\n0\r\n\r\n"]
+        return head_sent
+
+    assert asyncio.run(scenario()) == [b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"]
+
+
+def test_close_sends_what_is_held_first_and_nothing_goes_out_after() -> None:
+    async def scenario() -> RecordingTransport:
+        transport = RecordingTransport()
+        writes = JoinedWrites(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
+        writes.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        writes.close()
+        await one_step()  # the end-of-step send finds nothing left, and a closed transport
+        return transport
+
+    transport = asyncio.run(scenario())
+    assert transport.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"]
+    assert transport.closed
+
+
+def test_a_second_request_whose_head_trickles_on_a_kept_alive_connection_gets_408() -> None:
+    with serving(header_timeout=1.0, keep_alive_timeout=5.0) as (base, _app), connect(base) as sock:
+        sock.sendall(f"GET /v1/leads?limit=1 HTTP/1.1\r\n{HEAD}\r\n".encode())
+        status, _, _, was_closed = read_answer(sock, close_wait=0.05)
+        assert status == 200 and not was_closed
+        sock.sendall(b"GET /v1/leads HTTP/1.1\r\nHost: x\r\n")  # and the rest never comes
+        started = time.monotonic()
+        status, headers, body, was_closed = read_answer(sock)
+        envelope(status, headers, body, 408, "REQUEST_TIMEOUT")
+        assert was_closed and time.monotonic() - started < 4
