@@ -1,0 +1,39 @@
+"""Parallel contract workers start forked from the run's fork server, or afresh when there is none."""
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from contract_tests import forkserver
+
+# A forked worker has the server's libraries loaded already; one started afresh has not.
+PROGRAM = ("import os, sys; print('worker', sys.argv[1:], os.getcwd(), 'pytest' in sys.modules); sys.exit(3)")
+
+
+def run_as_worker(python: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*shlex.split(python), "-u", "-c", PROGRAM, *args], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the fork server is Linux only")
+def test_a_worker_forked_by_the_server_runs_its_program_with_its_arguments_directory_and_exit_status(tmp_path: Path) -> None:
+    server = forkserver.start()
+    assert server is not None
+    try:
+        result = run_as_worker(server.python, tmp_path, "a", "b")
+    finally:
+        server.stop()
+    assert result.returncode == 3, result.stderr
+    assert result.stdout.strip() == f"worker ['a', 'b'] {tmp_path} True"
+
+
+def test_without_a_fork_server_the_worker_starts_afresh(tmp_path: Path) -> None:
+    python = shlex.join([sys.executable, "-I", "-S", str(forkserver.CLIENT), str(tmp_path / "no-server.sock"),
+                         sys.executable])
+    result = run_as_worker(python, tmp_path, "c")
+    assert result.returncode == 3, result.stderr
+    assert result.stdout.strip() == f"worker ['c'] {tmp_path} False"
