@@ -63,11 +63,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+_LINE_MARK = "\x00line\x00"  # where a line goes in a formatted record
+
+
 class LogFormat(logging.Formatter):
-    """logging's Formatter, with the default `asctime` text of each second made once, not once a line."""
+    """logging's Formatter, with the default `asctime` text of each second made once, not once a line.
+
+    A record of several access lines (`access_lines`, see `AccessLog`) is written as one line each,
+    each with the record's time, level and name, as if each were a record of its own.
+    """
 
     _second: int | None = None
     _second_text = ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        lines = getattr(record, "access_lines", None)
+        if lines is None or len(lines) < 2 or record.exc_info or record.stack_info:
+            return super().format(record)
+        record.message = _LINE_MARK
+        if self.usesTime():
+            record.asctime = self.formatTime(record, self.datefmt)
+        before, mark, after = self.formatMessage(record).partition(_LINE_MARK)
+        if not mark:  # a format without the message
+            return super().format(record)
+        return "\n".join([before + line + after for line in lines])
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt or not self.default_msec_format:

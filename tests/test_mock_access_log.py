@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
@@ -18,7 +20,9 @@ LINE = re.compile(r"(?P<method>[A-Z]+) (?P<path>\S+) (?P<status>\d{3}) \d+\.\dms
 
 
 def access_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [record.getMessage() for record in caplog.records if record.name == "mock_server.access"]
+    """The lines logged, in order (requests answered in one step of the event loop share a record)."""
+    return [line for record in caplog.records if record.name == "mock_server.access"
+            for line in record.getMessage().split("\n")]
 
 
 def test_each_request_gets_one_line_with_method_path_and_status_in_answer_order(caplog: pytest.LogCaptureFixture) -> None:
@@ -73,6 +77,42 @@ def test_a_request_whose_app_fails_is_logged_as_500() -> None:
         logger.setLevel(level)
     assert [LINE.fullmatch(record.getMessage()).group("method", "status") for record in records] == [  # type: ignore[union-attr]
         ("DELETE", "500")]
+
+
+def test_lines_answered_in_one_step_are_each_written_with_the_time_level_and_name() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(LogFormat("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    async def answer(scope: object, receive: object, send: Callable[[dict[str, object]], Awaitable[None]]) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def three_at_once(app: AccessLog) -> None:
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: object) -> None:
+            pass
+
+        await asyncio.gather(*(app({"type": "http", "method": "DELETE", "path": f"/v1/leads/{number}", "headers": []},
+                                   receive, send) for number in range(3)))
+        await asyncio.sleep(0)
+
+    logger = logging.getLogger("mock_server.access")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        asyncio.run(three_at_once(AccessLog(answer)))
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    written = stream.getvalue().splitlines()
+    prefix = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO mock_server\.access: ")
+    assert [LINE.fullmatch(prefix.sub("", line, count=1)).group("path", "status") for line in written] == [  # type: ignore[union-attr]
+        ("/v1/leads/0", "204"), ("/v1/leads/1", "204"), ("/v1/leads/2", "204")]
+    assert all(prefix.match(line) for line in written)
 
 
 def test_the_line_is_logged_by_the_end_of_the_step_that_answered_it_on_a_new_event_loop_too(

@@ -15,9 +15,9 @@ LINE_FORMAT = "%s %s %d %.1fms"
 class AccessLog:
     """Each request's line is logged at the end of the event loop's step in which it was answered.
 
-    A busy server answers several requests a step; their lines are then logged one after the other
-    rather than each between two requests, which costs far less CPU time (the logging code and
-    data stay in the CPU's caches). A lone request's line still follows at once.
+    A busy server answers several requests a step: their lines go out as one record, a line each
+    in its message (`record.access_lines` holds them apart), which costs a fraction of a record
+    per request. A lone request's line still follows at once.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -50,6 +50,8 @@ class AccessLog:
 
     def _log_pending(self) -> None:
         pending, self._pending, self._writing_on = self._pending, [], None
-        for line in pending:
-            # logger.info minus its stack walk for the caller's file and line, which no access line shows
-            logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, LINE_FORMAT, line, None))
+        lines = [LINE_FORMAT % line for line in pending]
+        # logger.info minus its stack walk for the caller's file and line, which no access line shows
+        record = logger.makeRecord(logger.name, logging.INFO, __file__, 0, "%s", ("\n".join(lines),), None)
+        record.access_lines = lines
+        logger.handle(record)
