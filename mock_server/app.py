@@ -14,7 +14,6 @@ import connexion
 import yaml
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
-from connexion.middleware.server_error import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -29,14 +28,15 @@ from .controls.control_guard import CONTROL_PREFIX, ControlGuard
 from .middleware.cors import Cors
 from .dataset import load_dataset
 from .middleware.dispatch import DirectApi
-from .middleware.error_handling import ErrorHandling
+from .middleware.error_handling import ErrorHandling, ServerErrors
 from .errors import ErrorTranslator
-from .controls.faults import FaultMiddleware, ForcedAnswers
+from .controls.faults import API_PATH, FaultMiddleware, ForcedAnswers
 from .controls.journal import Journal, JournalMiddleware
 from .leads import LeadsApi, OperationResolver
 from .controls.panel import ControlPanel
 from .ratelimit import RateLimiter, RateLimitMiddleware
 from .middleware.request_validation import RequestValidationMiddleware
+from .middleware.shortcut import Shortcut
 from .routes import AllowedMethods, DocsOutsideLeads, NoTrailingSlash, SpecRouting
 from .spec_document import SpecDocument
 from .store import LeadStore, open_store
@@ -109,12 +109,13 @@ def create_app(settings: Settings | None = None) -> MockApp:
     middlewares = [
         AccessLog,
         partial(JournalMiddleware, journal=journal),
-        partial(ServerErrorMiddleware, handler=translator.unexpected),
+        partial(ServerErrors, handler=translator.unexpected),
         partial(BodyDeadline, timeout=settings.body_timeout),
         partial(Cors, exempt_prefix=CONTROL_PREFIX, allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
                 allow_headers=["X-API-Key", "Content-Type", "Authorization", "Prefer"],
                 expose_headers=EXPOSED_HEADERS, max_age=600),
+        partial(Shortcut, api_path=API_PATH, to=RateLimitMiddleware, past=(ControlGuard, AdminMiddleware)),
         partial(ControlGuard, loopback_hosts_only=not settings.admin_token and not settings.unsafe_open_admin),
         partial(AdminMiddleware, routes=admin_routes(
             store, journal, runtime, settings.admin_token, api_keys=api_keys.keys, on_reset=limiter.reset,
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> MockApp:
         partial(RateLimitMiddleware, limiter=limiter, api_keys=api_keys),
         partial(FaultMiddleware, runtime=runtime, forced=forced),
         ErrorHandling,
+        partial(Shortcut, api_path=API_PATH, to=SpecRouting, past=(NoTrailingSlash, SpecDocument, DocsOutsideLeads)),
         partial(NoTrailingSlash, base_path=BASE_PATH, docs_prefix=f"{BASE_PATH}/ui/"),
         partial(SpecDocument, document=_parsed_spec(), base_path=BASE_PATH),
         partial(DocsOutsideLeads, leads_path=f"{BASE_PATH}/leads"),

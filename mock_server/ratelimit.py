@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .auth import ApiKeys
 from .config import Runtime
 from .errors import RateLimitExceeded, error_response
+from .middleware.exchange import exchange_of
 
 API_PREFIX = "/v1"
 UNLIMITED_PREFIXES = ("/v1/ui", "/v1/openapi.json", "/v1/openapi.yaml")  # the docs, not the API
@@ -31,6 +32,21 @@ class Decision(NamedTuple):  # a tuple: made on every request, and cheaper to ma
     limit: int
     remaining: int
     reset: int  # whole seconds to the end of the window, rounded up
+
+    def stamp(self, message: Message) -> None:
+        """Puts the RateLimit headers of this allowed request on an answer's head (`http.response.start`)."""
+        raw = message.setdefault("headers", [])
+        if isinstance(raw, list):
+            for name, _ in raw:
+                if name.startswith(b"ratelimit-"):
+                    break
+            else:  # the common case, without MutableHeaders' per-name replace
+                raw += [(b"ratelimit-limit", b"%d" % self.limit), (b"ratelimit-remaining", b"%d" % self.remaining),
+                        (b"ratelimit-reset", b"%d" % self.reset)]
+                return
+        headers = MutableHeaders(scope=message)
+        for name, value in self.headers().items():
+            headers[name] = value
 
     def headers(self) -> dict[str, str]:
         headers = {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(self.remaining),
@@ -146,24 +162,12 @@ class RateLimitMiddleware:
             refusal = error_response(RateLimitExceeded(decision.reset, headers=decision.headers()))
             await refusal(scope, receive, send)
             return
-        raw_extra = [(b"ratelimit-limit", b"%d" % decision.limit),
-                     (b"ratelimit-remaining", b"%d" % decision.remaining),
-                     (b"ratelimit-reset", b"%d" % decision.reset)]  # an allowed request: no Retry-After
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                raw = message.setdefault("headers", [])
-                if isinstance(raw, list):
-                    for name, _ in raw:
-                        if name.startswith(b"ratelimit-"):
-                            break
-                    else:
-                        raw.extend(raw_extra)  # the common case, without MutableHeaders' per-name replace
-                        await send(message)
-                        return
-                headers = MutableHeaders(scope=message)
-                for name, value in decision.headers().items():
-                    headers[name] = value
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        exchange, send = exchange_of(scope, send)
+        stamp = decision.stamp
+        hooks = exchange.on_head
+        hooks.append(stamp)
+        try:
+            await self.app(scope, receive, send)
+        except BaseException:
+            hooks.remove(stamp)  # an answer made outside this step is not stamped
+            raise

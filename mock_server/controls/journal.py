@@ -17,6 +17,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .faults import is_leads_path
+from ..middleware.exchange import exchange_of
 from ..timestamps import format_ms, now_ms
 
 DEFAULT_CAPACITY = 500
@@ -297,10 +298,9 @@ class JournalMiddleware:
             return
         started_at = now_ms()
         started = time.perf_counter()
-        status: int | None = None
-        response_headers: Any = ()
-        response_chunks: list[bytes] = []
-        sent = 0
+        exchange, send = exchange_of(scope, send)
+        exchange.keep_body = MAX_BODY
+        failed = False
         request_chunks: list[bytes] | None = None
         received = 0
         recorded = False
@@ -310,14 +310,18 @@ class JournalMiddleware:
             if recorded:
                 return
             recorded = True
+            status = exchange.status
+            if status is None and failed:
+                status = 500  # what the server's outermost error handler answers
             # One light pass over the headers here: the cutting loop runs for oversized ones alone.
             cut: dict[str, int] = {}
             request_headers = scope["headers"]
             request_size = _bytes_of(request_headers)
             if request_size > MAX_VALUE or len(request_headers) > MAX_HEADERS:
                 request_headers, request_size = _kept_headers(request_headers, cut, "request")
+            response_headers = exchange.headers
             response_size = _bytes_of(response_headers)
-            if (response_size > MAX_VALUE or len(response_headers) > MAX_HEADERS
+            if (response_size > MAX_VALUE or len(response_headers) > MAX_HEADERS  # type: ignore[arg-type]
                     or not isinstance(response_headers, list)):
                 response_headers_kept, response_size = _kept_headers(response_headers, cut, "response")
             else:
@@ -337,9 +341,10 @@ class JournalMiddleware:
                 request_body = request_chunks[0] if len(request_chunks) == 1 else b"".join(request_chunks)
                 if received > MAX_BODY:
                     cut["request.body"] = received
-            response_body = response_chunks[0] if len(response_chunks) == 1 else b"".join(response_chunks)
-            if sent > MAX_BODY:
-                cut["response.body"] = sent
+            chunks = exchange.body_chunks
+            response_body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            if exchange.body_size > MAX_BODY:
+                cut["response.body"] = exchange.body_size
             size = (ENTRY_OVERHEAD + request_size + response_size + HEADER_OVERHEAD * (
                 len(request_headers) + len(response_headers_kept)) + len(path) + len(query_text)
                 + len(request_body or b"") + len(response_body))
@@ -360,27 +365,12 @@ class JournalMiddleware:
                 received += len(chunk)
             return message
 
-        async def watching_send(message: Message) -> None:
-            nonlocal status, response_headers, sent
-            kind = message["type"]
-            if kind == "http.response.start":
-                status = message["status"]
-                response_headers = message.get("headers", ())
-            elif kind == "http.response.body":
-                chunk = message.get("body", b"")
-                if sent < MAX_BODY and chunk:
-                    response_chunks.append(chunk[:MAX_BODY - sent] if sent + len(chunk) > MAX_BODY else chunk)
-                sent += len(chunk)
-            await send(message)
-            if kind == "http.response.body" and not message.get("more_body", False):
-                record()
-
+        exchange.on_complete.append(record)  # recorded as soon as the answer is out
         try:
-            await self.app(scope, receive if scope["method"] in _BODYLESS_METHODS else watching_receive,
-                           watching_send)
+            await self.app(scope, receive if scope["method"] in _BODYLESS_METHODS else watching_receive, send)
         except Exception:
-            if status is None:
-                status = 500  # what the server's outermost error handler answers
+            failed = True
             raise
         finally:
             record()
+            exchange.on_complete.clear()  # `record` holds the scope, which holds the exchange: no cycle left to collect

@@ -6,7 +6,9 @@ import asyncio
 import logging
 import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .exchange import exchange_of
 
 logger = logging.getLogger("mock_server.access")
 LINE_FORMAT = "%s %s %d %.1fms"
@@ -30,23 +32,18 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500  # if the app fails before answering, the server answers 500
-
-        async def send_noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        exchange, send = exchange_of(scope, send)
         try:
-            await self.app(scope, receive, send_noting_status)
+            await self.app(scope, receive, send)
         finally:
             elapsed = (time.perf_counter() - started) * 1000
             loop = asyncio.get_running_loop()
             if self._writing_on is not loop:
                 loop.call_soon(self._log_pending)
                 self._writing_on = loop
-            self._pending.append((scope["method"], scope["path"], status, elapsed))
+            status = exchange.status
+            # an app that fails before answering gets 500 from the server
+            self._pending.append((scope["method"], scope["path"], 500 if status is None else status, elapsed))
 
     def _log_pending(self) -> None:
         pending, self._pending, self._writing_on = self._pending, [], None

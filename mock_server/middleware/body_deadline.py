@@ -14,6 +14,7 @@ import asyncio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import error_response
+from .exchange import exchange_of
 from ..serving.protocol import RequestTimeout
 
 
@@ -35,8 +36,8 @@ class BodyDeadline:
             await self.app(scope, receive, send)  # nothing to wait for: the hot path of a GET stays bare
             return
         deadline = asyncio.get_running_loop().time() + self.timeout
+        exchange, send = exchange_of(scope, send)
         body_complete = False
-        answered = False
 
         async def receive_in_time() -> Message:
             nonlocal body_complete
@@ -53,18 +54,12 @@ class BodyDeadline:
             body_complete = not message.get("more_body", False)
             return message
 
-        async def send_noting(message: Message) -> None:
-            nonlocal answered
-            if message["type"] == "http.response.start":
-                answered = True
-            await send(message)
-
         try:
-            await self.app(scope, receive_in_time, send_noting)
+            await self.app(scope, receive_in_time, send)
         except ClientWentAway:
             return
         except RequestTimeout as error:  # raised where no error handler turns it into an answer
-            if answered:
+            if exchange.status is not None:
                 raise
             await error_response(error)(scope, receive, send)
 

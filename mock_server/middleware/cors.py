@@ -8,6 +8,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .exchange import exchange_of
+
 
 class Cors(CORSMiddleware):
     """Same answers as `CORSMiddleware`; a request without `Origin` only gets `Vary: Origin` added.
@@ -25,20 +27,26 @@ class Cors(CORSMiddleware):
             await self.app(scope, receive, send)
             return
         if scope["type"] == "http" and not _has_header(scope["headers"], b"origin"):
-
-            async def send_varying(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    raw = message.setdefault("headers", [])
-                    if isinstance(raw, list) and not _has_header(raw, b"vary", any_case=True):
-                        raw.append((b"vary", b"Origin"))
-                    else:  # merge with the app's own Vary values, as the parent does
-                        headers = MutableHeaders(scope=message)
-                        headers["Vary"] = ", ".join([*headers.getlist("Vary"), "Origin"])
-                await send(message)
-
-            await self.app(scope, receive, send_varying)
+            exchange, send = exchange_of(scope, send)
+            hooks = exchange.on_head
+            hooks.append(_vary_origin)
+            try:
+                await self.app(scope, receive, send)
+            except BaseException:
+                hooks.remove(_vary_origin)  # an answer made outside this step gets no CORS headers
+                raise
             return
         await super().__call__(scope, receive, send)
+
+
+def _vary_origin(message: Message) -> None:
+    """Adds `Origin` to the head's `Vary` values (the answer differs by origin, though this request had none)."""
+    raw = message.setdefault("headers", [])
+    if isinstance(raw, list) and not _has_header(raw, b"vary", any_case=True):
+        raw.append((b"vary", b"Origin"))
+    else:  # merge with the app's own Vary values, as the parent does
+        headers = MutableHeaders(scope=message)
+        headers["Vary"] = ", ".join([*headers.getlist("Vary"), "Origin"])
 
 
 def _has_header(headers: Any, name: bytes, *, any_case: bool = False) -> bool:

@@ -1,13 +1,42 @@
-"""Connexion's exception step, with nothing built per request until something is raised."""
+"""Connexion's two error steps, with nothing built per request until something is raised."""
 
 from __future__ import annotations
 
 from connexion.middleware.exceptions import ExceptionMiddleware
+from connexion.middleware.server_error import ServerErrorMiddleware
 from starlette._utils import is_async_callable
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
+
+from .exchange import exchange_of
+
+
+class ServerErrors(ServerErrorMiddleware):
+    """Same handler and answer as Connexion's `ServerErrorMiddleware`, for what no other step handled.
+
+    Whether the answer has started is read from the request's exchange, not from a `send` of its own.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        exchange, send = exchange_of(scope, send)
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            request = Request(scope)
+            if self.handler is None:
+                response = self.error_response(request, exc)
+            elif is_async_callable(self.handler):
+                response = await self.handler(request, exc)  # type: ignore[arg-type]
+            else:
+                response = await run_in_threadpool(self.handler, request, exc)  # type: ignore[arg-type]
+            if exchange.status is None:
+                await response(scope, receive, send)
+            raise exc  # the server logs it, a test client may raise it
 
 
 class ErrorHandling(ExceptionMiddleware):
@@ -22,16 +51,9 @@ class ErrorHandling(ExceptionMiddleware):
             await super().__call__(scope, receive, send)
             return
         scope["starlette.exception_handlers"] = (self._exception_handlers, self._status_handlers)
-        response_started = False
-
-        async def sender(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
+        exchange, send = exchange_of(scope, send)
         try:
-            await self.app(scope, receive, sender)
+            await self.app(scope, receive, send)
         except Exception as exc:
             handler = None
             if isinstance(exc, HTTPException):
@@ -41,7 +63,7 @@ class ErrorHandling(ExceptionMiddleware):
                                 if cls in self._exception_handlers), None)
             if handler is None:
                 raise exc
-            if response_started:
+            if exchange.status is not None:
                 raise RuntimeError("Caught handled exception, but response already started.") from exc
             request = Request(scope, receive, send)
             if is_async_callable(handler):
@@ -49,5 +71,5 @@ class ErrorHandling(ExceptionMiddleware):
             else:
                 response = await run_in_threadpool(handler, request, exc)
             if response is not None:
-                await response(scope, receive, sender)
+                await response(scope, receive, send)
             exc.__traceback__ = None  # reused exception instances would pile up tracebacks across requests
