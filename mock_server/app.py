@@ -12,7 +12,6 @@ from typing import Any
 
 import connexion
 import yaml
-from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -130,8 +129,7 @@ def create_app(settings: Settings | None = None) -> MockApp:
         SpecRouting,
         KeySecurity,
         RequestValidationMiddleware,
-        LifespanMiddleware,
-        ContextMiddleware,
+        LifespanMiddleware,  # no ContextMiddleware: handlers get their arguments, not `connexion.request`
     ]
     app = MockApp(
         __name__, lifespan=lifespan, middlewares=middlewares, validate_responses=False,

@@ -56,6 +56,9 @@ class Decision(NamedTuple):  # a tuple: made on every request, and cheaper to ma
         return headers
 
 
+_new_decision = tuple.__new__
+
+
 class SharedWindows(Protocol):
     """Windows kept outside the process (in the store's database), so that several processes share them."""
 
@@ -105,7 +108,7 @@ class RateLimiter:
         if window[1] >= limit:
             return Decision(False, limit, 0, reset)  # a refused request does not count
         window[1] += 1
-        return Decision(True, limit, int(limit - window[1]), reset)
+        return _new_decision(Decision, (True, limit, int(limit - window[1]), reset))  # NamedTuple's __new__ minus a call
 
     def exhaust(self, bucket: str) -> Decision:
         """Spend what is left of the bucket's window (a new one when none is running): the next hit is refused."""

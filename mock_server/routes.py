@@ -10,6 +10,7 @@ from connexion.middleware.abstract import ROUTING_CONTEXT, RoutedMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
 from connexion.middleware.routing import RoutingMiddleware, RoutingOperation
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+from starlette.convertors import StringConvertor
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -55,8 +56,8 @@ class NoTrailingSlash:
         await self.app(scope, receive, send)
 
 
-_FlatRoute = tuple[re.Pattern[str], set[str], dict[str, Any], RoutingOperation, ASGIApp]  # full path, methods,
-# convertors, the routing operation, and the first step after it
+_FlatRoute = tuple[re.Pattern[str], set[str], dict[str, Any] | None, RoutingOperation, ASGIApp]  # full path,
+# methods, convertors (None: strings only), the routing operation, and the first step after it
 
 
 class SpecRouting(RoutingMiddleware):
@@ -92,7 +93,10 @@ class SpecRouting(RoutingMiddleware):
                 suffix = route.path_regex.pattern.removeprefix("^")
                 pattern = re.compile("^" + re.escape(mount.path) + suffix)
                 first_step = _past_lookups(route.endpoint.next_app, mount.path, route.endpoint.operation_id)
-                routes.append((pattern, route.methods, route.param_convertors, route.endpoint, first_step))
+                convertors = route.param_convertors
+                if all(isinstance(convertor, StringConvertor) for convertor in convertors.values()):
+                    convertors = None  # a string parameter is the matched text as it is
+                routes.append((pattern, route.methods, convertors, route.endpoint, first_step))
             self._mounts.append((mount.path_regex, mount.path, routes))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -103,12 +107,17 @@ class SpecRouting(RoutingMiddleware):
                     for pattern, methods, convertors, endpoint, first_step in routes:
                         match = pattern.match(path)
                         if match and scope["method"] in methods:
-                            routed = dict(scope)  # as Connexion's router: the caller's scope stays as it was
-                            params = {key: convertors[key].convert(value) for key, value in match.groupdict().items()}
-                            routed["path_params"] = {**scope.get("path_params", {}), **params}
-                            extensions = routed.setdefault("extensions", {})
-                            extensions.setdefault(ROUTING_CONTEXT, {}).update(
-                                {"api_base_path": base_path, "operation_id": endpoint.operation_id})
+                            params = match.groupdict()
+                            if convertors is not None:
+                                params = {key: convertors[key].convert(value) for key, value in params.items()}
+                            context = {"api_base_path": base_path, "operation_id": endpoint.operation_id}
+                            if "path_params" in scope or "extensions" in scope:
+                                routed = dict(scope)  # as Connexion's router: the caller's scope stays as it was
+                                routed["path_params"] = {**scope.get("path_params", {}), **params}
+                                extensions = routed["extensions"] = dict(scope.get("extensions") or {})
+                                extensions[ROUTING_CONTEXT] = {**extensions.get(ROUTING_CONTEXT, {}), **context}
+                            else:  # the common scope, straight from the server: the same, made in one go
+                                routed = {**scope, "path_params": params, "extensions": {ROUTING_CONTEXT: context}}
                             await first_step(routed, receive, send)
                             return
                     break  # the first matching mount takes the request, as in the router

@@ -42,16 +42,24 @@ class Cors(CORSMiddleware):
 def _vary_origin(message: Message) -> None:
     """Adds `Origin` to the head's `Vary` values (the answer differs by origin, though this request had none)."""
     raw = message.setdefault("headers", [])
-    if isinstance(raw, list) and not _has_header(raw, b"vary", any_case=True):
+    if isinstance(raw, list) and not _has_vary(raw):
         raw.append((b"vary", b"Origin"))
     else:  # merge with the app's own Vary values, as the parent does
         headers = MutableHeaders(scope=message)
         headers["Vary"] = ", ".join([*headers.getlist("Vary"), "Origin"])
 
 
-def _has_header(headers: Any, name: bytes, *, any_case: bool = False) -> bool:
-    """Whether raw `headers` hold `name` (lowercase), as sent or in any case; a plain loop, on every request."""
+def _has_vary(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether raw `headers` hold a `Vary` header in any case (only names of its length are lowered)."""
     for key, _ in headers:
-        if key == name or (any_case and key.lower() == name):
+        if len(key) == 4 and key.lower() == b"vary":
+            return True
+    return False
+
+
+def _has_header(headers: Any, name: bytes) -> bool:
+    """Whether raw request `headers` (lowercase, as the server gives them) hold `name`; a plain loop."""
+    for key, _ in headers:
+        if key == name:
             return True
     return False
