@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httptools
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from starlette.types import Message
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 from ..api_errors import ApiError
 from ..errors import error_body
@@ -141,6 +142,60 @@ class JoinedWrites:
         return self._transport.is_closing()
 
 
+# The bytes uvicorn's HEADER_RE and HEADER_VALUE_RE refuse in a header name and in a value
+_NOT_IN_NAMES = bytes([*range(0x20), 0x7F]) + b'()<>@,;:[]={} \t\\"'
+_NOT_IN_VALUES = bytes([*range(0x09), *range(0x0A, 0x20), 0x7F])
+
+
+class HeadCheckedAtOnce(RequestResponseCycle):
+    """uvicorn's response cycle, writing an answer's head as uvicorn 0.54 does, its headers checked at once.
+
+    uvicorn searches each header name and value with a regular expression: 14 searches for a plain
+    answer of the mock, about a tenth of the CPU time its request costs. Here all names, then all
+    values, are checked in one pass each for the same bytes, with the same error. Body messages,
+    and a head logged by uvicorn's own access log, go through uvicorn's `send` unchanged.
+    """
+
+    async def send(self, message: Message) -> None:
+        if (self.response_started or self.disconnected or self.flow.write_paused or self.access_log
+                or message["type"] != "http.response.start"):
+            await super().send(message)
+            return
+        self.response_started = True
+        self.waiting_for_100_continue = False
+        status_code = message["status"]
+        headers = self.default_headers + list(message.get("headers", []))
+        names = b"".join([name for name, _ in headers])
+        if len(names.translate(None, _NOT_IN_NAMES)) != len(names):
+            raise RuntimeError("Invalid HTTP header name.")
+        values = b"".join([value for _, value in headers])
+        if len(values.translate(None, _NOT_IN_VALUES)) != len(values):
+            raise RuntimeError("Invalid HTTP header value.")
+        content = [STATUS_LINE[status_code]]
+        has_connection_close = False
+        for name, value in headers:
+            name = name.lower()
+            if name == b"content-length" and self.chunked_encoding is None:
+                self.expected_content_length = int(value.decode())
+                self.chunked_encoding = False
+            elif name == b"transfer-encoding" and value.lower() == b"chunked":
+                self.expected_content_length = 0
+                self.chunked_encoding = True
+            elif name == b"connection":
+                connection = [token.lower().strip() for token in value.split(b",")]
+                if b"close" in connection:
+                    self.keep_alive = False
+                    has_connection_close = True
+            content.extend([name, b": ", value, b"\r\n"])
+        if not self.keep_alive and not has_connection_close:
+            content.append(b"connection: close\r\n")
+        if self.chunked_encoding is None and self.scope["method"] != "HEAD" and status_code not in (204, 304):
+            self.chunked_encoding = True  # neither content-length nor transfer-encoding given
+            content.append(b"transfer-encoding: chunked\r\n")
+        content.append(b"\r\n")
+        self.transport.write(b"".join(content))
+
+
 class GuardedHttpProtocol(HttpToolsProtocol):
     """See the module's docstring. `limits` and `connections` are set per server by `guarded_protocol`."""
 
@@ -235,6 +290,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                                             "other characters)")) from None
         super().on_headers_complete()
         if self.cycle is not None:
+            self.cycle.__class__ = HeadCheckedAtOnce  # the same object, answering through the `send` above
             self.cycle.transport = self._answer_writes  # type: ignore[assignment] # write, close, is_closing: all it uses
         if self.parser.should_upgrade() and self.cycle is not None:
             self.cycle.keep_alive = False  # the parser reads nothing after an upgrade request
