@@ -237,8 +237,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
-        if self.connections_of_server is not None:
-            self.connections_of_server.touched(self)
+        if self._in_head and self._head_bytes + len(data) <= self.limits.max_head_bytes:
+            self._head_bytes += len(data)  # the common case: within the head's limit at once
+            self._feed(data)
+            data = b""
         while data and self._in_head and not self._refused:
             room = self.limits.max_head_bytes - self._head_bytes
             if room <= 0:  # a URL this long was refused by `on_url` already: the headers are what is too large
@@ -249,7 +251,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._feed(piece)
         if data and not self._refused:
             self._feed(data)
-        if self._request_begun and self._in_head and self._head_timer is None and not self._refused:
+        if self._refused or (self._in_head and not self._request_begun):
+            return  # refused, or each request in these bytes complete (its connection is busy, not idle)
+        if self.connections_of_server is not None:
+            self.connections_of_server.touched(self)  # a request still coming in: idle, but the latest so
+        if self._in_head and self._head_timer is None:
             # a request head begun in these bytes and not complete: its deadline runs from now (a head
             # that arrives whole, as most do, never needs a timer)
             self._arm_head_timer()
@@ -282,7 +288,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        self._cancel_head_timer()
+        if self._head_timer is not None:
+            self._cancel_head_timer()
         try:
             self.url.decode("ascii")
         except UnicodeDecodeError:
@@ -297,7 +304,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        self._cancel_head_timer()  # and the deadline for the rest of a body answered early
+        if self._head_timer is not None:
+            self._cancel_head_timer()  # and the deadline for the rest of a body answered early
         self._in_head, self._head_bytes, self._request_begun = True, 0, False
         if self.connections_of_server is not None:
             self.connections_of_server.busy(self)
