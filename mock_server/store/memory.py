@@ -99,8 +99,8 @@ class MemoryStore:
         return dict(self._lead(user_id, lead_id))
 
     def get_json(self, user_id: str, lead_id: str) -> str:
-        """`get` as JSON text, encoded once per version of the lead."""
-        lead = self.get(user_id, lead_id)  # the one way to a lead, not-found included
+        """`get` as JSON text, encoded once per version of the lead (from the stored record: no copy to read it)."""
+        lead = self._lead(user_id, lead_id)  # not-found included, as in `get`
         return self._users[user_id].text_of(lead)
 
     def create(self, user_id: str, fields: Mapping[str, Any]) -> Record:
