@@ -4,7 +4,8 @@ A worker started afresh imports pytest, Schemathesis and Hypothesis before it ca
 second of CPU each, four times over, on the machine's few cores. The fork server imports them once,
 while the run checks the target, and forks each worker from there. pytest-xdist starts workers as
 usual, with `contract_tests/forkclient.py` as their Python: it hands this server its streams,
-directory, environment and arguments, and the forked worker runs the same bootstrap a fresh one would.
+directory, environment and arguments, the forked worker runs the same bootstrap a fresh one would, and the
+client stands in for it: signals sent to the client reach the worker, and the client ends as the worker did.
 Linux only; where the server is missing or fails, workers start afresh (`forkclient` falls back).
 """
 from __future__ import annotations
@@ -156,7 +157,7 @@ def start_worker(connection: socket.socket, listening: socket.socket, lifeline: 
     for fd in fds:
         os.close(fd)
     try:
-        connection.sendall(FORKED)
+        connection.sendall(FORKED + struct.pack("!i", pid))  # the client passes signals on to the pid
     except OSError:
         pass  # the client is gone; the worker ends when the run closes its pipes
     return pid
@@ -206,7 +207,7 @@ def run_worker(fds: list[int], request: dict[str, Any]) -> None:
 
 
 def report_ended(waiting: dict[int, socket.socket]) -> None:
-    """Tells each client whose worker ended its exit status."""
+    """Tells each client whose worker ended its exit status (negative: the signal that ended it)."""
     while waiting:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -218,7 +219,7 @@ def report_ended(waiting: dict[int, socket.socket]) -> None:
         connection = waiting.pop(pid, None)
         if connection is not None:
             try:
-                connection.sendall(struct.pack("!i", code if code >= 0 else 128 - code))
+                connection.sendall(struct.pack("!i", code))
             except OSError:
                 pass
             connection.close()

@@ -26,7 +26,7 @@ from mock_server.app import create_app, load_spec
 from mock_server.config import Settings
 from mock_server.serving import server_config
 from postgres import Cluster
-from tests import contract_runs
+from tests import preloaded
 
 KEY = "leads-mock-key"
 OTHER_KEY = "other-tenant-key"
@@ -63,7 +63,7 @@ _validate_each_spec_once()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    contract_runs.stop()
+    preloaded.stop()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,7 +1,7 @@
 """`leads-contract` end to end: its exit status, its summary, its JUnit file and its refusals.
 
 Each run is a `leads-contract` process, as a user or CI starts it (forked from a process that has loaded the
-suite: tests/contract_runs.py); the servers
+suite: tests/preloaded.py); the servers
 (the reference server, tiny broken Starlette apps, a socket that hangs up) run on 127.0.0.1 in
 this process.
 """
@@ -27,7 +27,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from contract_tests.target import serve_in_thread
-from tests import contract_runs
+from tests import preloaded
 from tests.reference_server.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +41,7 @@ def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("LEADS_API_")}
     workers = [] if "--workers" in args else ["--workers", "1"]  # a small run: one process is quicker
     return subprocess.run(
-        contract_runs.command(*workers, *args),
+        preloaded.contract(*workers, *args),
         cwd=cwd, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT,
     )
 

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from contract_tests.target import serve_in_thread
-from tests import contract_runs
+from tests import preloaded
 from tests.reference_server.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,7 +131,7 @@ def full_run() -> Iterator[tuple[Server, subprocess.CompletedProcess[str]]]:
     """One default run of the whole suite against a preloaded server, on one worker (which requests are sent
     does not depend on it; cleaning up after several workers is the interrupted run's to show)."""
     with preloaded_server() as server:
-        result = subprocess.run(contract_runs.command(*cli_arguments(server.base_url, "--workers", "1")), cwd=ROOT,
+        result = subprocess.run(preloaded.contract(*cli_arguments(server.base_url, "--workers", "1")), cwd=ROOT,
                                 env=clean_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT)
         yield server, result
 
@@ -201,7 +201,7 @@ def test_an_interrupt_to_the_controlling_process_stops_its_workers_within_second
 def interrupt_mid_run(server: Server) -> Interrupted:
     # Two workers: what every process of a parallel run created is deleted, at half the start-up of the default four.
     # A session of its own: its processes are told apart from any other by their session id.
-    # Started afresh (not by tests/contract_runs.py): the signal must reach the run's own process.
+    # Started afresh (not by tests/preloaded.py): the signal must reach the run's own process.
     process = subprocess.Popen([sys.executable, "-m", "contract_tests", *cli_arguments(server.base_url, "--workers", "2")],
                                cwd=ROOT, env=clean_env(),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import assert_error
 from postgres import Cluster
-from tests import contract_runs
+from tests import preloaded
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY, OTHER_KEY = "leads-mock-key", "other-tenant-key"
@@ -175,7 +175,7 @@ def test_a_reset_through_one_process_resets_the_data_every_process_serves(two_mo
 
 def test_the_contract_suite_passes_against_a_postgresql_backed_mock(two_mocks: tuple[Mock, Mock]) -> None:
     first, _ = two_mocks
-    done = subprocess.run(contract_runs.command("--base-url", first.base + "/v1", "--api-key", KEY, "--api-key-2",
+    done = subprocess.run(preloaded.contract("--base-url", first.base + "/v1", "--api-key", KEY, "--api-key-2",
                                                 OTHER_KEY, "--quick", "--workers", "1"),
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
