@@ -54,7 +54,8 @@ class Preloaded:
 CONTRACT = Preloaded((*forkserver.PRELOAD, "contract_tests.cli", "contract_tests.preflight", "contract_tests.run_state",
                       "mock_server.app"),
                      "import sys; from contract_tests.cli import main; sys.exit(main())", ("-m", "contract_tests"))
-MOCK = Preloaded(("mock_server.cli", "mock_server.app", "mock_server.serving", "mock_server.dataset", "mock_server.store"),
+MOCK = Preloaded(("mock_server.cli", "mock_server.app", "mock_server.serving", "mock_server.dataset", "mock_server.store",
+                  "mock_server.store.sqlite", "mock_server.store.postgres"),
                  "from mock_server.cli import main; raise SystemExit(main())", ("-m", "mock_server"))
 
 

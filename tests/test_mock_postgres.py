@@ -24,8 +24,8 @@ RACHEL_ID = "f2b8d4a6-3c5e-4f7a-9b1d-8e0c6a4f2d9b"
 
 class Mock:
     def __init__(self, url: str, log: Path, *args: str) -> None:
-        command = [sys.executable, "-m", "mock_server", "--port", "0", "--database-url", url,
-                   "--api-key", KEY, "--api-key", OTHER_KEY, *args]
+        # Forked from a process that has imported the mock (tests/preloaded.py); it is stopped with SIGTERM only.
+        command = preloaded.mock("--port", "0", "--database-url", url, "--api-key", KEY, "--api-key", OTHER_KEY, *args)
         self.log = log
         self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=log.open("ab"))
         self.base = ""
@@ -216,8 +216,7 @@ def test_an_unreachable_database_at_start_up_is_one_line_naming_it_without_its_p
     from postgres import free_port
 
     port = free_port()
-    done = subprocess.run([sys.executable, "-m", "mock_server", "--port", "0", "--database-url",
-                           f"postgresql://mock:hunter2@127.0.0.1:{port}/leads"],
+    done = subprocess.run(preloaded.mock("--port", "0", "--database-url", f"postgresql://mock:hunter2@127.0.0.1:{port}/leads"),
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert f"postgresql://127.0.0.1:{port}/leads" in done.stderr and "hunter2" not in done.stderr
