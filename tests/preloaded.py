@@ -2,7 +2,7 @@
 
 A run of the contract suite started afresh spends more than a second of CPU importing pytest,
 Schemathesis and Hypothesis before its first request, a mock over half a second importing
-Connexion, and the tests start dozens of each. One fork server of each kind per test process
+Connexion, and the tests start dozens of each (every xdist worker has fork servers of its own). One fork server of each kind per test process
 (`contract_tests/forkserver.py`, the one that starts the suite's parallel workers) imports them
 once; `contract()` and `mock()` are command lines of a process forked from it: the tool's `main`
 with the given arguments, working directory, environment and standard streams. Its stand-in (the
@@ -50,9 +50,8 @@ class Preloaded:
                 self._server = None
 
 
-# What each imports before its first request (the contract run: the in-process mock's app too).
-CONTRACT = Preloaded((*forkserver.PRELOAD, "contract_tests.cli", "contract_tests.preflight", "contract_tests.run_state",
-                      "mock_server.app"),
+# What each imports before its first request (not the mock's app for the one contract run that starts it in-process).
+CONTRACT = Preloaded((*forkserver.PRELOAD, "contract_tests.cli", "contract_tests.preflight", "contract_tests.run_state"),
                      "import sys; from contract_tests.cli import main; sys.exit(main())", ("-m", "contract_tests"))
 MOCK = Preloaded(("mock_server.cli", "mock_server.app", "mock_server.serving", "mock_server.dataset", "mock_server.store",
                   "mock_server.store.sqlite", "mock_server.store.postgres"),

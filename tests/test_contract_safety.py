@@ -201,7 +201,7 @@ def test_an_interrupt_to_the_controlling_process_stops_its_workers_within_second
 def interrupt_mid_run(server: Server) -> Interrupted:
     # Two workers: what every process of a parallel run created is deleted, at half the start-up of the default four.
     # A session of its own: its processes are told apart from any other by their session id.
-    # Started afresh (not by tests/preloaded.py): the signal must reach the run's own process.
+    # Started afresh (not forked by tests/preloaded.py): its processes are those of the session it starts.
     process = subprocess.Popen([sys.executable, "-m", "contract_tests", *cli_arguments(server.base_url, "--workers", "2")],
                                cwd=ROOT, env=clean_env(),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
