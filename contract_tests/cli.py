@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The workers' libraries load while this process loads its own and checks the target.
     forks = forkserver.start() if args.workers > 1 else None
     try:
-        from contract_tests.client import interrupt
+        from contract_tests.interrupts import interrupt
 
         # Ctrl-C must reach the run even when it was started with SIGINT ignored (a background job).
         signal.signal(signal.SIGINT, interrupt)
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace, forks: forkserver.ForkServer | None) -> int:
     import pytest
 
     from contract_tests import preflight as target_check
-    from contract_tests.client import interrupt
+    from contract_tests.interrupts import interrupt
     from contract_tests.run_state import CONSOLE_ENV, PREFLIGHT_ENV, write_stop_report
 
     target = from_options(args.base_url, args.api_key, args.api_key_2)

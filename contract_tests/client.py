@@ -225,12 +225,6 @@ def tls_context() -> ssl.SSLContext:
 INTERRUPTED = threading.Event()  # a Ctrl-C or SIGTERM came, even if library code swallowed its KeyboardInterrupt
 
 
-def interrupt(signum: int, frame: object) -> None:
-    """The handler of SIGINT and SIGTERM: remembered, then raised (the run stops and cleans up)."""
-    INTERRUPTED.set()
-    raise KeyboardInterrupt
-
-
 @contextmanager
 def deferred_interrupt() -> Iterator[None]:
     """Holds a Ctrl-C (SIGINT) back until the block ends, then raises it; only in the main thread."""

@@ -55,6 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
     worker_input = getattr(config, "workerinput", None)
     if worker_input is not None:
         state = RunState.from_worker_input(config, json.loads(worker_input[WORKER_INPUT]))
+        config.pluginmanager.register(BriefInterrupt(), "leads-contract-brief-interrupt")
     else:
         state = prepare(config, resources)
     config.stash[STATE_KEY] = state
@@ -112,6 +113,15 @@ class ControllerBridge:
         output = getattr(node, "workeroutput", {}).get(WORKER_INPUT)
         if output:
             self.state.absorb(json.loads(output))
+
+
+class BriefInterrupt:
+    """A worker's Ctrl-C: pytest renders the source of every frame the interrupt crossed (most of a second
+    of CPU over Hypothesis's deep stacks) for a traceback nobody sees; the frame it landed in will do."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        excinfo.traceback = excinfo.traceback[-1:]
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -214,6 +224,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is not None and state.pid_file is not None:
+        from contract_tests import interrupts
+
+        interrupts.forget_worker(state.pid_file)
     if RESOURCES_KEY in config.stash:
         config.stash[RESOURCES_KEY].close()
 

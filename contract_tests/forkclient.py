@@ -3,9 +3,10 @@
     python -I -S forkclient.py SOCKET PYTHON ARGS...
 
 It hands the fork server (`contract_tests.forkserver`) its standard streams, working directory,
-environment and `ARGS` (the worker's bootstrap), waits for the forked worker to end and exits with
-its status. Without a fork server to talk to it becomes `PYTHON ARGS`, the worker started afresh.
-Standard library only: it runs isolated, without site-packages.
+environment and `ARGS` (the worker's bootstrap), then stands in for the forked worker: the signals
+it gets (SIGINT, SIGTERM, ...) are passed on to the worker, and it ends as the worker ended, with
+its exit status or by its signal. Without a fork server to talk to it becomes `PYTHON ARGS`, the
+worker started afresh. Standard library only: it runs isolated, without site-packages.
 """
 import json
 import os
@@ -14,13 +15,14 @@ import socket
 import struct
 import sys
 
-FORKED = b"F"  # the fork server's answer once the worker runs; anything else: start it afresh
+FORKED = b"F"  # the fork server's answer once the worker runs (then its pid); anything else: start it afresh
+PASSED_ON = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
 def main() -> None:
-    # A Ctrl-C reaches the worker itself (one process group); this stand-in waits for the worker's end.
     sigint_ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Until the worker runs, a signal waits (blocked): it is passed on once there is a worker to take it.
+    signal.pthread_sigmask(signal.SIG_BLOCK, PASSED_ON)
     path, python, args = sys.argv[1], sys.argv[2], sys.argv[3:]
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -30,19 +32,35 @@ def main() -> None:
         socket.send_fds(connection, [struct.pack("!I", len(request))], [0, 1, 2])
         connection.sendall(request)
         forked = connection.recv(1) == FORKED
+        worker = struct.unpack("!i", _read(connection, 4))[0] if forked else 0
     except OSError:
         forked = False
     if not forked:
         connection.close()
-        signal.signal(signal.SIGINT, signal.SIG_IGN if sigint_ignored else signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, PASSED_ON)  # a signal that came meanwhile is this process's
         os.execv(python, [python, *args])
-    status = b""
-    while len(status) < 4:
-        chunk = connection.recv(4 - len(status))
+    for signum in PASSED_ON:
+        # A worker that ignores SIGINT (started so) ignores it passed on too; a terminal's Ctrl-C reaches it itself.
+        signal.signal(signum, lambda received, frame: os.kill(worker, received))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, PASSED_ON)
+    try:
+        status = struct.unpack("!i", _read(connection, 4))[0]
+    except OSError:
+        os._exit(1)  # the fork server went away without the worker's status
+    if status < 0:  # ended by a signal: end by it too
+        signal.signal(-status, signal.SIG_DFL)
+        os.kill(os.getpid(), -status)
+    os._exit(status if status >= 0 else 128 - status)
+
+
+def _read(connection: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = connection.recv(size - len(data))
         if not chunk:
-            os._exit(1)  # the fork server went away without the worker's status
-        status += chunk
-    os._exit(struct.unpack("!i", status)[0])
+            raise OSError("the fork server hung up")
+        data += chunk
+    return data
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ A worker started afresh imports pytest, Schemathesis and Hypothesis before it ca
 second of CPU each, four times over, on the machine's few cores. The fork server imports them once,
 while the run checks the target, and forks each worker from there. pytest-xdist starts workers as
 usual, with `contract_tests/forkclient.py` as their Python: it hands this server its streams,
-directory, environment and arguments, and the forked worker runs the same bootstrap a fresh one would.
+directory, environment and arguments, the forked worker runs the same bootstrap a fresh one would, and the
+client stands in for it: signals sent to the client reach the worker, and the client ends as the worker did.
 Linux only; where the server is missing or fails, workers start afresh (`forkclient` falls back).
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,12 +36,12 @@ REAP_SECONDS = 0.05
 STOP_SECONDS = 2.0
 
 
-def start() -> ForkServer | None:
-    """The run's fork server; None where there is none (then workers start afresh)."""
+def start(modules: Sequence[str] = PRELOAD) -> ForkServer | None:
+    """The run's fork server, having imported `modules`; None where there is none (then workers start afresh)."""
     if not (sys.platform.startswith("linux") and hasattr(socket, "send_fds") and hasattr(os, "fork")):
         return None
     try:
-        return ForkServer()
+        return ForkServer(modules)
     except OSError:
         return None
 
@@ -47,7 +49,7 @@ def start() -> ForkServer | None:
 class ForkServer:
     """The server process of one run; `python` is the worker Python to give pytest-xdist."""
 
-    def __init__(self) -> None:
+    def __init__(self, modules: Sequence[str] = PRELOAD) -> None:
         self._folder = Path(tempfile.mkdtemp(prefix="leads-contract-fork-"))
         self.socket_path = self._folder / "server.sock"
         listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -59,7 +61,7 @@ class ForkServer:
                 # The run's own import path, set before anything but `sys` is imported.
                 [sys.executable, "-c", "import sys; sys.path[:] = sys.argv[1].split('\\n'); "
                  "from contract_tests import forkserver; forkserver.main()", "\n".join(sys.path),
-                 str(listening.fileno())],
+                 str(listening.fileno()), ",".join(modules)],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 pass_fds=(listening.fileno(),),
             )
@@ -87,18 +89,19 @@ class ForkServer:
 
 
 def main() -> None:
-    """The server process: `python -c ... PATH FD`, FD its listening socket, stdin its lifeline."""
-    serve(socket.socket(fileno=int(sys.argv[2])), sys.stdin.buffer)
+    """The server process: `python -c ... PATH FD MODULES`, FD its listening socket, MODULES what it imports
+    (comma-separated), stdin its lifeline."""
+    serve(socket.socket(fileno=int(sys.argv[2])), sys.stdin.buffer, sys.argv[3].split(","))
     os._exit(0)  # nothing to flush or finalize: the run waits for this exit
 
 
-def serve(listening: socket.socket, lifeline: IO[bytes]) -> None:
+def serve(listening: socket.socket, lifeline: IO[bytes], modules: Sequence[str] = PRELOAD) -> None:
     """Forks a worker for each client that connects, until the lifeline (stdin) closes."""
     import gc
     import selectors
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the run and its workers
-    preload()
+    preload(modules)
     gc.freeze()  # what was loaded stays shared with the workers, and out of their collections
     waiting: dict[int, socket.socket] = {}
     selector = selectors.DefaultSelector()
@@ -117,10 +120,10 @@ def serve(listening: socket.socket, lifeline: IO[bytes]) -> None:
         report_ended(waiting)
 
 
-def preload() -> None:
+def preload(modules: Sequence[str]) -> None:
     import importlib
 
-    for name in PRELOAD:
+    for name in modules:
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a module that fails here fails in the worker too, with its own error
@@ -154,7 +157,7 @@ def start_worker(connection: socket.socket, listening: socket.socket, lifeline: 
     for fd in fds:
         os.close(fd)
     try:
-        connection.sendall(FORKED)
+        connection.sendall(FORKED + struct.pack("!i", pid))  # the client passes signals on to the pid
     except OSError:
         pass  # the client is gone; the worker ends when the run closes its pipes
     return pid
@@ -204,7 +207,7 @@ def run_worker(fds: list[int], request: dict[str, Any]) -> None:
 
 
 def report_ended(waiting: dict[int, socket.socket]) -> None:
-    """Tells each client whose worker ended its exit status."""
+    """Tells each client whose worker ended its exit status (negative: the signal that ended it)."""
     while waiting:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -216,7 +219,7 @@ def report_ended(waiting: dict[int, socket.socket]) -> None:
         connection = waiting.pop(pid, None)
         if connection is not None:
             try:
-                connection.sendall(struct.pack("!i", code if code >= 0 else 128 - code))
+                connection.sendall(struct.pack("!i", code))
             except OSError:
                 pass
             connection.close()

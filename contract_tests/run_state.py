@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from contract_tests import curl, preflight, quiet, waits
+from contract_tests import curl, interrupts, preflight, quiet, waits
 from contract_tests.cleanup import CleanupRecord, clean_up, write_left
 from contract_tests.client import CreatedLeads, LeadsClient
 from contract_tests.prerequisites import Outcome, Prerequisites, probe
@@ -41,6 +41,7 @@ class RunState:
     cleanup: CleanupRecord = field(default_factory=CleanupRecord)
     ledgers: Path | None = None  # where every process of the run records what it creates and deletes
     controller: bool = True
+    pid_file: Path | None = None  # a worker's, where the controlling process finds it to pass an interrupt on
     waits: WaitBudget = field(init=False)
 
     def __post_init__(self) -> None:
@@ -87,6 +88,7 @@ class RunState:
                     ledger=CreatedLeads(record_to=ledgers / f"{worker}.jsonl"), ledgers=ledgers, controller=False)
         if state.quiet_marker is not None:
             quiet.expect(state.quiet_marker)
+        state.pid_file = interrupts.record_worker(ledgers, worker)
         return state
 
     def worker_output(self) -> dict[str, Any]:
@@ -146,6 +148,7 @@ def prepare(config: pytest.Config, resources: ExitStack) -> RunState:
     curl.configure(show_key=bool(config.getoption("--show-key")), body_dir=report_dir)
     ledgers = Path(tempfile.mkdtemp(prefix="leads-contract-ledgers-"))
     resources.callback(shutil.rmtree, ledgers, ignore_errors=True)
+    interrupts.watch(ledgers)
     state = RunState(target, Prerequisites.assumed(), report_dir, report_json, float(config.getoption("--max-wait")),
                      ledger=CreatedLeads(record_to=ledgers / "controller.jsonl"), ledgers=ledgers)
     checked = os.environ.get(PREFLIGHT_ENV)

@@ -26,6 +26,7 @@ from mock_server.app import create_app, load_spec
 from mock_server.config import Settings
 from mock_server.serving import server_config
 from postgres import Cluster
+from tests import preloaded
 
 KEY = "leads-mock-key"
 OTHER_KEY = "other-tenant-key"
@@ -59,6 +60,10 @@ def _validate_each_spec_once() -> None:
 
 
 _validate_each_spec_once()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    preloaded.stop()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

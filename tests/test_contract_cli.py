@@ -1,6 +1,7 @@
 """`leads-contract` end to end: its exit status, its summary, its JUnit file and its refusals.
 
-Each run is a `python -m contract_tests` subprocess, as a user or CI starts it; the servers
+Each run is a `leads-contract` process, as a user or CI starts it (forked from a process that has loaded the
+suite: tests/preloaded.py); the servers
 (the reference server, tiny broken Starlette apps, a socket that hangs up) run on 127.0.0.1 in
 this process.
 """
@@ -12,7 +13,6 @@ import re
 import socket
 import struct
 import subprocess
-import sys
 import threading
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
@@ -27,6 +27,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from contract_tests.target import serve_in_thread
+from tests import preloaded
 from tests.reference_server.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +41,7 @@ def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("LEADS_API_")}
     workers = [] if "--workers" in args else ["--workers", "1"]  # a small run: one process is quicker
     return subprocess.run(
-        [sys.executable, "-m", "contract_tests", *workers, *args],
+        preloaded.contract(*workers, *args),
         cwd=cwd, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT,
     )
 

@@ -1,10 +1,10 @@
 """On servers that diverge in many ways at once, the suite's report is a diagnosis.
 
-Each run is `python -m contract_tests --quick` (the `leads-contract` command) against the
-independent reference server with several defects on at once, reading the JSON report it
-writes: each defect is named by a FAIL of its own rule, what a failed prerequisite keeps from
-running is BLOCKED, failures of one cause are one divergence, and every divergence reported is
-explained by a defect that is on.
+Each run is `leads-contract --quick` (forked from a process that has loaded the suite:
+tests/preloaded.py) against the independent reference server with several defects on at
+once, reading the JSON report it writes: each defect is named by a FAIL of its own rule, what a
+failed prerequisite keeps from running is BLOCKED, failures of one cause are one divergence, and
+every divergence reported is explained by a defect that is on.
 """
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 
 from benchmarks.kill_rate import EXPECTED_RULES, failed_rules
 from contract_tests.target import serve_in_thread
+from tests import preloaded
 from tests.fault_proxy import FaultProxy
 from tests.reference_server.app import create_app
 
@@ -55,8 +55,8 @@ def run_suite(url: str, tmp_path: Path, *args: str, cwd: Path = ROOT) -> tuple[s
     report = tmp_path / "report.json"
     env = {name: value for name, value in os.environ.items() if not name.startswith("LEADS_API_")}
     workers = [] if "--workers" in args else ["--workers", "1"]  # what is reported does not depend on it; one is cheapest
-    command = [sys.executable, "-m", "contract_tests", "--base-url", url, "--api-key", KEYS[0], "--api-key-2", KEYS[1],
-               "--quick", "--report-json", str(report), *workers, *args]
+    command = preloaded.contract("--base-url", url, "--api-key", KEYS[0], "--api-key-2", KEYS[1], "--quick",
+                                    "--report-json", str(report), *workers, *args)
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
     document = json.loads(report.read_text(encoding="utf-8")) if report.exists() else {}
     return result, document

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,23 @@ def test_without_a_fork_server_the_worker_starts_afresh(tmp_path: Path) -> None:
     result = run_as_worker(python, tmp_path, "c")
     assert result.returncode == 3, result.stderr
     assert result.stdout.strip() == f"worker ['c'] {tmp_path} False"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the fork server is Linux only")
+def test_a_signal_to_the_stand_in_reaches_the_forked_worker_and_the_stand_in_ends_by_it(tmp_path: Path) -> None:
+    # The worker says it is ready, then waits; a SIGINT it turns into exit status 7, a SIGTERM ends it.
+    program = ("import signal, sys, time; signal.signal(signal.SIGINT, lambda *_: sys.exit(7)); "
+               "print('ready', flush=True); time.sleep(60)")
+    server = forkserver.start()
+    assert server is not None
+    try:
+        endings = []
+        for sent in (signal.SIGINT, signal.SIGTERM):
+            client = subprocess.Popen([*shlex.split(server.python), "-u", "-c", program], cwd=tmp_path,
+                                      stdout=subprocess.PIPE, text=True)
+            assert client.stdout is not None and client.stdout.readline() == "ready\n"
+            client.send_signal(sent)
+            endings.append(client.wait(timeout=30))
+    finally:
+        server.stop()
+    assert endings == [7, -signal.SIGTERM]

@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from contract_tests.target import serve_in_thread
+from tests import preloaded
 from tests.reference_server.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +33,7 @@ KEY, KEY_2 = "safety-key-one-0001", "safety-key-two-0002"
 UUID_LIKE = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 MUTATING = re.compile(r"^/v1/leads/(?P<id>[^/]+)(?P<convert>/convert)?$")
 RUN_TIMEOUT = 600
+STOP_SECONDS = 5.0  # from an interrupt to the end of every process of the run, cleanup included
 
 
 @dataclass
@@ -129,13 +131,13 @@ def full_run() -> Iterator[tuple[Server, subprocess.CompletedProcess[str]]]:
     """One default run of the whole suite against a preloaded server, on one worker (which requests are sent
     does not depend on it; cleaning up after several workers is the interrupted run's to show)."""
     with preloaded_server() as server:
-        result = subprocess.run(cli_command(server.base_url, "--workers", "1"), cwd=ROOT, env=clean_env(),
-                                capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        result = subprocess.run(preloaded.contract(*cli_arguments(server.base_url, "--workers", "1")), cwd=ROOT,
+                                env=clean_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT)
         yield server, result
 
 
-def cli_command(base_url: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "contract_tests", "--base-url", base_url, "--api-key", KEY, "--api-key-2", KEY_2, *extra]
+def cli_arguments(base_url: str, *extra: str) -> list[str]:
+    return ["--base-url", base_url, "--api-key", KEY, "--api-key-2", KEY_2, *extra]
 
 
 def clean_env() -> dict[str, str]:
@@ -163,29 +165,86 @@ def test_full_run_never_updates_deletes_or_converts_a_lead_it_did_not_create(
     assert not preloaded & {lead_id for _, lead_id in sent_ids}
 
 
-def test_interrupted_run_still_deletes_what_it_created() -> None:
+@dataclass
+class Interrupted:
+    server: Server
+    output: str
+    returncode: int
+    created_before_interrupt: int
+    seconds_to_end: float | None  # from the interrupt until no process of the run is left (None: not measurable)
+
+
+@pytest.fixture(scope="module")
+def interrupted_run() -> Iterator[Interrupted]:
+    """One run on two workers against a preloaded server, sent SIGINT once it has created 30 leads, as
+    `kill -INT` or a CI runner sends it: to the controlling process alone. Its tests read what it left."""
     with preloaded_server() as server:
-        interrupt_mid_run(server)
+        yield interrupt_mid_run(server)
 
 
-def interrupt_mid_run(server: Server) -> None:
+def test_interrupted_run_still_deletes_what_it_created(interrupted_run: Interrupted) -> None:
+    run = interrupted_run
+    assert run.returncode != 0
+    assert run.created_before_interrupt >= 30
+    after = {key: all_leads(run.server.base_url, key) for key in (KEY, KEY_2)}
+    assert after == run.server.before, run.output[-3000:]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the run's processes from /proc")
+def test_an_interrupt_to_the_controlling_process_stops_its_workers_within_seconds(interrupted_run: Interrupted) -> None:
+    # pytest-xdist alone gives its workers 5 s to end before it interrupts them; the run passes the interrupt on.
+    seconds = interrupted_run.seconds_to_end
+    assert seconds is not None, "the run's processes did not end within 120 s of the interrupt"
+    assert seconds < STOP_SECONDS, f"the run's processes ran on for {seconds:.1f} s after the interrupt"
+
+
+def interrupt_mid_run(server: Server) -> Interrupted:
     # Two workers: what every process of a parallel run created is deleted, at half the start-up of the default four.
-    process = subprocess.Popen(cli_command(server.base_url, "--workers", "2"), cwd=ROOT, env=clean_env(),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A session of its own: its processes are told apart from any other by their session id.
+    # Started afresh (not forked by tests/preloaded.py): its processes are those of the session it starts.
+    process = subprocess.Popen([sys.executable, "-m", "contract_tests", *cli_arguments(server.base_url, "--workers", "2")],
+                               cwd=ROOT, env=clean_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while len(server.recorder.created) < 30 and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.05)
         assert process.poll() is None, "the run ended before it could be interrupted"
+        created = len(server.recorder.created)
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=120)
+        interrupted = time.monotonic()
+        output: list[str] = []
+        reader = threading.Thread(target=lambda: output.append(process.communicate(timeout=120)[0]), daemon=True)
+        reader.start()
+        ended = wait_for_session_end(process.pid, deadline=interrupted + 120)
+        reader.join(timeout=120)
     finally:
         if process.poll() is None:
-            process.kill()
-    assert process.returncode != 0
-    assert len(server.recorder.created) >= 30
-    after = {key: all_leads(server.base_url, key) for key in (KEY, KEY_2)}
-    assert after == server.before, output[-3000:]
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return Interrupted(server, "".join(output), process.returncode, created,
+                       None if ended is None else ended - interrupted)
+
+
+def wait_for_session_end(session: int, deadline: float) -> float | None:
+    """When no live process of `session` is left (a zombie has ended); None without /proc."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        return None
+    while time.monotonic() < deadline:
+        alive = False
+        for entry in proc.iterdir():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # not a process, or one that has just gone
+            if int(fields[3]) == session and fields[0] != "Z":  # fields: state, ppid, pgrp, session, ...
+                alive = True
+                break
+        if not alive:
+            return time.monotonic()
+        time.sleep(0.02)
+    return None
 
 
 def _canonical(match: str) -> str:

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests import preloaded
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = Path(__file__).resolve().parent / "generated_clients"
 VENV_BIN = Path(sys.executable).parent
@@ -29,7 +31,7 @@ def _run(command: list[str], cwd: Path, **kwargs: object) -> subprocess.Complete
 @pytest.fixture(scope="module")
 def live_mock() -> Iterator[str]:
     """A mock on a free port, over real HTTP; yields its base URL."""
-    process = subprocess.Popen([sys.executable, "-m", "mock_server", "--port", "0"], cwd=ROOT,
+    process = subprocess.Popen(preloaded.mock("--port", "0"), cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert process.stdout is not None

@@ -1,4 +1,7 @@
-"""`python -m mock_server`: start-up banner, serving, one log line per request, clean shutdown, bad flags."""
+"""`python -m mock_server`: start-up banner, serving, one log line per request, clean shutdown, bad flags.
+
+Each mock is forked from a process that has imported it (tests/preloaded.py): its stand-in passes signals on.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +10,13 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests import preloaded
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str, str]:
     """(process, base URL, banner) of a mock started on a free port, once it answers."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "mock_server", "--port", "0", *args], cwd=ROOT, env={**os.environ, **(env or {})},
+        preloaded.mock("--port", "0", *args), cwd=ROOT, env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     banner = "".join(process.stdout.readline() for _ in range(4))
@@ -75,7 +79,7 @@ def test_generate_and_environment_settings_take_effect() -> None:
 
 @pytest.mark.parametrize("args", [["--port", "nope"], ["--rate-limit", "5"], ["--latency", "9-1"]])
 def test_bad_flags_exit_2_with_a_message_and_no_traceback(args: list[str]) -> None:
-    done = subprocess.run([sys.executable, "-m", "mock_server", *args], cwd=ROOT, capture_output=True, text=True,
+    done = subprocess.run(preloaded.mock(*args), cwd=ROOT, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 2 and "error:" in done.stderr and "Traceback" not in done.stderr
 
@@ -83,7 +87,7 @@ def test_bad_flags_exit_2_with_a_message_and_no_traceback(args: list[str]) -> No
 def test_unreadable_fixtures_exit_2_with_a_message(tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
-    done = subprocess.run([sys.executable, "-m", "mock_server", "--port", "0", "--fixtures", str(broken)], cwd=ROOT,
+    done = subprocess.run(preloaded.mock("--port", "0", "--fixtures", str(broken)), cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "cannot read fixtures" in done.stderr and "Traceback" not in done.stderr
 
@@ -92,7 +96,7 @@ def test_a_port_in_use_is_a_clear_error() -> None:
     process, base, _ = start()
     try:
         port = base.rsplit(":", 1)[1]
-        done = subprocess.run([sys.executable, "-m", "mock_server", "--port", port], cwd=ROOT, capture_output=True,
+        done = subprocess.run(preloaded.mock("--port", port), cwd=ROOT, capture_output=True,
                               text=True, timeout=60)
         assert done.returncode == 1 and "cannot listen" in done.stderr and "Traceback" not in done.stderr
     finally:

@@ -1,4 +1,8 @@
-"""`python -m mock_server` as a developer runs it: real processes on 127.0.0.1, bounded waits."""
+"""`python -m mock_server` as a developer runs it: real processes on 127.0.0.1, bounded waits.
+
+Mocks are forked from a process that has imported the mock (tests/preloaded.py), whose stand-in passes
+signals on; one that is killed with SIGKILL starts afresh (SIGKILL would reach only the stand-in).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests import preloaded
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "leads-mock-key"
@@ -57,11 +63,14 @@ class Mock:
         return self.process.returncode, self.stderr_path.read_text(encoding="utf-8", errors="replace")
 
 
-def run_mock(tmp_path: Path, *args: str, env: dict[str, str] | None = None, port: str | None = "0") -> Mock:
-    """Start the mock (on a free port unless `port` is None) and return once /healthz answers."""
+def run_mock(tmp_path: Path, *args: str, env: dict[str, str] | None = None, port: str | None = "0",
+             fresh: bool = False) -> Mock:
+    """Start the mock (on a free port unless `port` is None; `fresh`: not forked, for a SIGKILL) and return
+    once /healthz answers."""
     number = len(list(tmp_path.glob("stdout-*")))
     stdout_path, stderr_path = tmp_path / f"stdout-{number}", tmp_path / f"stderr-{number}"
-    command = [sys.executable, "-m", "mock_server", *(["--port", port] if port is not None else []), *args]
+    arguments = [*(["--port", port] if port is not None else []), *args]
+    command = [sys.executable, "-m", "mock_server", *arguments] if fresh else preloaded.mock(*arguments)
     # Files, not pipes: a full stderr pipe would block the server's request logging.
     with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
         process = subprocess.Popen(command, cwd=ROOT, env=clean_env(env), stdout=stdout, stderr=stderr)
@@ -90,13 +99,17 @@ def run_mock(tmp_path: Path, *args: str, env: dict[str, str] | None = None, port
 
 @pytest.fixture
 def started(tmp_path: Path) -> Iterator[list[Mock]]:
-    """Mocks a test started; any still running at the end are killed."""
+    """Mocks a test started; any still running at the end are stopped (SIGTERM reaches a forked one too)."""
     mocks: list[Mock] = []
     yield mocks
     for mock in mocks:
         if mock.process.poll() is None:
-            mock.process.kill()
-            mock.process.wait(timeout=STOP_SECONDS)
+            mock.process.terminate()
+            try:
+                mock.process.wait(timeout=STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                mock.process.kill()
+                mock.process.wait(timeout=STOP_SECONDS)
 
 
 def launch(started: list[Mock], tmp_path: Path, *args: str, **kwargs: Any) -> Mock:
@@ -112,7 +125,7 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def run_to_exit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mock_server", *args], cwd=ROOT, env=clean_env(env),
+    return subprocess.run(preloaded.mock(*args), cwd=ROOT, env=clean_env(env),
                           capture_output=True, text=True, timeout=60)
 
 
@@ -120,7 +133,7 @@ def exit_before_serving(tmp_path: Path, *args: str) -> tuple[int, str]:
     """(exit status, stderr) of a start that must fail; fails the test if the mock serves instead."""
     out, err = tmp_path / "refused.out", tmp_path / "refused.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "mock_server", *args], cwd=ROOT, env=clean_env(),
+        process = subprocess.Popen(preloaded.mock(*args), cwd=ROOT, env=clean_env(),
                                    stdout=stdout, stderr=stderr)
     deadline = time.monotonic() + START_SECONDS
     while process.poll() is None:
@@ -190,7 +203,7 @@ def test_state_file_keeps_a_created_lead_across_a_sigterm_restart(tmp_path: Path
 
 def test_a_lead_answered_201_survives_a_kill_9_right_after_the_answer(tmp_path: Path, started: list[Mock]) -> None:
     state = tmp_path / "state.db"
-    mock = launch(started, tmp_path, "--state-file", str(state))
+    mock = launch(started, tmp_path, "--state-file", str(state), fresh=True)
     lead_id = mock.post("/v1/leads", json={"name": "Saved"}).json()["data"]["id"]
     mock.process.send_signal(signal.SIGKILL)
     mock.process.wait(timeout=STOP_SECONDS)

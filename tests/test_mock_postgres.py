@@ -15,6 +15,7 @@ import pytest
 
 from conftest import assert_error
 from postgres import Cluster
+from tests import preloaded
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY, OTHER_KEY = "leads-mock-key", "other-tenant-key"
@@ -23,8 +24,8 @@ RACHEL_ID = "f2b8d4a6-3c5e-4f7a-9b1d-8e0c6a4f2d9b"
 
 class Mock:
     def __init__(self, url: str, log: Path, *args: str) -> None:
-        command = [sys.executable, "-m", "mock_server", "--port", "0", "--database-url", url,
-                   "--api-key", KEY, "--api-key", OTHER_KEY, *args]
+        # Forked from a process that has imported the mock (tests/preloaded.py); it is stopped with SIGTERM only.
+        command = preloaded.mock("--port", "0", "--database-url", url, "--api-key", KEY, "--api-key", OTHER_KEY, *args)
         self.log = log
         self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=log.open("ab"))
         self.base = ""
@@ -174,8 +175,8 @@ def test_a_reset_through_one_process_resets_the_data_every_process_serves(two_mo
 
 def test_the_contract_suite_passes_against_a_postgresql_backed_mock(two_mocks: tuple[Mock, Mock]) -> None:
     first, _ = two_mocks
-    done = subprocess.run([sys.executable, "-m", "contract_tests.cli", "--base-url", first.base + "/v1",
-                           "--api-key", KEY, "--api-key-2", OTHER_KEY, "--quick", "--workers", "1"],
+    done = subprocess.run(preloaded.contract("--base-url", first.base + "/v1", "--api-key", KEY, "--api-key-2",
+                                                OTHER_KEY, "--quick", "--workers", "1"),
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
@@ -215,8 +216,7 @@ def test_an_unreachable_database_at_start_up_is_one_line_naming_it_without_its_p
     from postgres import free_port
 
     port = free_port()
-    done = subprocess.run([sys.executable, "-m", "mock_server", "--port", "0", "--database-url",
-                           f"postgresql://mock:hunter2@127.0.0.1:{port}/leads"],
+    done = subprocess.run(preloaded.mock("--port", "0", "--database-url", f"postgresql://mock:hunter2@127.0.0.1:{port}/leads"),
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert f"postgresql://127.0.0.1:{port}/leads" in done.stderr and "hunter2" not in done.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from durability import KEY, ROOT, kill_during_bursts, start_mock
 from mock_server.sample_data import default_dataset
 from mock_server.store import MemoryStore, StateFileError, user_id_for
 from mock_server.store.sqlite import SqliteStore
+from tests import preloaded
 
 OWNER = user_id_for("owner-key")
 
@@ -84,8 +84,8 @@ def test_no_acknowledged_write_is_lost_over_kill_9s_during_a_write_burst(tmp_pat
 def test_the_contract_suite_passes_against_a_sqlite_backed_mock(tmp_path: Path) -> None:
     process, base = start_mock(tmp_path / "state.db", "--api-key", KEY, "--api-key", "other-tenant-key")
     try:
-        done = subprocess.run([sys.executable, "-m", "contract_tests.cli", "--base-url", base + "/v1",
-                               "--api-key", KEY, "--api-key-2", "other-tenant-key", "--quick", "--workers", "1"],
+        done = subprocess.run(preloaded.contract("--base-url", base + "/v1", "--api-key", KEY, "--api-key-2",
+                                                    "other-tenant-key", "--quick", "--workers", "1"),
                               cwd=ROOT, capture_output=True, text=True, timeout=900)
     finally:
         process.terminate()

@@ -9,13 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests import preloaded
+
 ROOT = Path(__file__).resolve().parent.parent
 ST = Path(sys.executable).with_name("st")
 
 
 def test_plain_st_run_from_the_clone_passes_against_the_mock(tmp_path: Path) -> None:
     # A limit no fuzzing run reaches: at the default 2000/minute a second run would meet mostly 429s.
-    mock = subprocess.Popen([sys.executable, "-m", "mock_server", "--port", "0", "--rate-limit", "1000000/minute"],
+    mock = subprocess.Popen(preloaded.mock("--port", "0", "--rate-limit", "1000000/minute"),
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert mock.stdout is not None
