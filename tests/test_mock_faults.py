@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mock_server.controls.faults import MAX_DELAY_MS, FaultMiddleware, Preferences, parse_prefer
+from mock_server.controls.faults import MAX_DELAY_MS, FaultMiddleware, Preferences, parse_prefer, sleep_at_least
 
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
@@ -249,3 +250,15 @@ def test_routes_outside_the_leads_api_are_never_faulted() -> None:
     response = harness.call("GET", "/health", "code=500, delay=100")
     assert response.status_code == 200
     assert harness.sleeps == []
+
+
+def test_an_injected_latency_is_not_cut_short_by_a_timer_that_fires_early(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_sleep = asyncio.sleep
+
+    async def early(seconds: float) -> None:  # an event loop whose timer fires before its time
+        await real_sleep(seconds * 0.6)
+
+    monkeypatch.setattr(asyncio, "sleep", early)
+    started = time.perf_counter()
+    asyncio.run(sleep_at_least(0.05))
+    assert time.perf_counter() - started >= 0.05

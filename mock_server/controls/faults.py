@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -84,6 +85,16 @@ def is_leads_path(path: str) -> bool:
     return path == API_PATH or path.startswith(API_PATH + "/")
 
 
+async def sleep_at_least(seconds: float) -> None:
+    """`asyncio.sleep`, made up to `seconds` by the clock: the event loop reads its clock once a step, so
+    its timer can fire a fraction of a millisecond before `seconds` have passed, and an injected
+    latency must not be shorter than asked."""
+    deadline = time.perf_counter() + seconds
+    await asyncio.sleep(seconds)
+    while (left := deadline - time.perf_counter()) > 0:
+        await asyncio.sleep(left)
+
+
 class InjectedFault(ApiError):
     """An error answer the caller or the chaos settings asked for; any status, any code."""
 
@@ -147,14 +158,14 @@ class FaultMiddleware:
         runtime: FaultSettings,
         *,
         rng: random.Random | None = None,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
         forced: ForcedAnswers | None = None,
     ) -> None:
         self.app = app
         self.runtime = runtime
         self.forced = forced or ForcedAnswers()
         self.rng = rng or random.Random()
-        self.sleep = sleep
+        self.sleep = sleep or sleep_at_least
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not is_leads_path(scope["path"]):
