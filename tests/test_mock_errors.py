@@ -51,7 +51,7 @@ def test_an_unexpected_exception_is_a_500_server_error_envelope_and_logged(app, 
     def explode(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(app.store, "get", explode)
+    monkeypatch.setattr(app.store, "get_json", explode)  # what a get by id reads
     with caplog.at_level(logging.ERROR):
         response = api.get(f"/v1/leads/{RACHEL_ID}")
     error = assert_error(response, 500, "SERVER_ERROR")
