@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
-from mock_server.serving.protocol import HeadCheckedAtOnce
+from mock_server.serving.answers import HeadCheckedAtOnce
 
 DATE = [(b"date", b"Tue, 01 Dec 2026 15:00:00 GMT")]
 

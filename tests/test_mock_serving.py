@@ -9,7 +9,7 @@ import time
 from conftest import serving
 from test_mock_protocol import HEAD, connect, envelope, read_answer
 
-from mock_server.serving.protocol import JoinedWrites
+from mock_server.serving.answers import JoinedWrites
 
 
 class RecordingTransport:
