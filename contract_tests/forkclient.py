@@ -32,7 +32,7 @@ def main() -> None:
         socket.send_fds(connection, [struct.pack("!I", len(request))], [0, 1, 2])
         connection.sendall(request)
         forked = connection.recv(1) == FORKED
-        worker = struct.unpack("!i", _read(connection, 4))[0] if forked else 0
+        worker = struct.unpack("!i", read_exactly(connection, 4))[0] if forked else 0
     except OSError:
         forked = False
     if not forked:
@@ -44,7 +44,7 @@ def main() -> None:
         signal.signal(signum, lambda received, frame: os.kill(worker, received))
     signal.pthread_sigmask(signal.SIG_UNBLOCK, PASSED_ON)
     try:
-        status = struct.unpack("!i", _read(connection, 4))[0]
+        status = struct.unpack("!i", read_exactly(connection, 4))[0]
     except OSError:
         os._exit(1)  # the fork server went away without the worker's status
     if status < 0:  # ended by a signal: end by it too
@@ -53,12 +53,13 @@ def main() -> None:
     os._exit(status if status >= 0 else 128 - status)
 
 
-def _read(connection: socket.socket, size: int) -> bytes:
+def read_exactly(connection: socket.socket, size: int, peer: str = "fork server") -> bytes:
+    """`size` bytes from `connection`; OSError when `peer` hangs up first."""
     data = b""
     while len(data) < size:
         chunk = connection.recv(size - len(data))
         if not chunk:
-            raise OSError("the fork server hung up")
+            raise OSError(f"the {peer} hung up")
         data += chunk
     return data
 

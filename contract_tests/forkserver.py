@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-FORKED = b"F"
+from .forkclient import FORKED, read_exactly  # the client's side of the same exchange
 CLIENT = Path(__file__).with_name("forkclient.py")
 # What a worker imports before its first test (the suite's modules that have no run state at import).
 PRELOAD = (
@@ -139,8 +139,8 @@ def start_worker(connection: socket.socket, listening: socket.socket, lifeline: 
     try:
         connection.setblocking(True)
         header, fds, _, _ = socket.recv_fds(connection, 4, 3)
-        header += _read_exactly(connection, 4 - len(header))
-        request = json.loads(_read_exactly(connection, struct.unpack("!I", header)[0]))
+        header += read_exactly(connection, 4 - len(header), "client")
+        request = json.loads(read_exactly(connection, struct.unpack("!I", header)[0], "client"))
         if len(fds) != 3:
             raise OSError("the client sent no standard streams")
         pid = os.fork()
@@ -223,14 +223,4 @@ def report_ended(waiting: dict[int, socket.socket]) -> None:
             except OSError:
                 pass
             connection.close()
-
-
-def _read_exactly(connection: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = connection.recv(size - len(data))
-        if not chunk:
-            raise OSError("the client hung up")
-        data += chunk
-    return data
 

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .auth import ApiKeys
 from .config import Runtime
 from .errors import RateLimitExceeded, error_response
-from .middleware.exchange import exchange_of
+from .middleware.exchange import call_with_head_hook
 
 API_PREFIX = "/v1"
 UNLIMITED_PREFIXES = ("/v1/ui", "/v1/openapi.json", "/v1/openapi.yaml")  # the docs, not the API
@@ -165,12 +165,4 @@ class RateLimitMiddleware:
             refusal = error_response(RateLimitExceeded(decision.reset, headers=decision.headers()))
             await refusal(scope, receive, send)
             return
-        exchange, send = exchange_of(scope, send)
-        stamp = decision.stamp
-        hooks = exchange.on_head
-        hooks.append(stamp)
-        try:
-            await self.app(scope, receive, send)
-        except BaseException:
-            hooks.remove(stamp)  # an answer made outside this step is not stamped
-            raise
+        await call_with_head_hook(self.app, scope, receive, send, decision.stamp)

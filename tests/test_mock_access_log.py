@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import httpx
 import pytest
@@ -23,6 +24,28 @@ def access_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     """The lines logged, in order (requests answered in one step of the event loop share a record)."""
     return [line for record in caplog.records if record.name == "mock_server.access"
             for line in record.getMessage().split("\n")]
+
+
+@contextlib.contextmanager
+def access_lines_to(handler: logging.Handler) -> Iterator[None]:
+    """The access logger at INFO, writing to `handler` as well, for the block."""
+    logger = logging.getLogger("mock_server.access")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+async def no_body() -> dict[str, object]:
+    return {"type": "http.request", "body": b""}
+
+
+async def ignored(message: object) -> None:
+    pass
 
 
 def test_each_request_gets_one_line_with_method_path_and_status_in_answer_order(caplog: pytest.LogCaptureFixture) -> None:
@@ -56,25 +79,12 @@ def test_a_request_whose_app_fails_is_logged_as_500() -> None:
         raise RuntimeError("disk on fire")
 
     async def call(app: AccessLog) -> None:
-        async def receive() -> dict[str, object]:
-            return {"type": "http.request", "body": b""}
-
-        async def send(message: object) -> None:
-            pass
-
         with pytest.raises(RuntimeError):
-            await app({"type": "http", "method": "DELETE", "path": "/v1/leads/x", "headers": []}, receive, send)
+            await app({"type": "http", "method": "DELETE", "path": "/v1/leads/x", "headers": []}, no_body, ignored)
         await asyncio.sleep(0)  # the end of the step, where the line is logged
 
-    logger = logging.getLogger("mock_server.access")
-    handler, level = Keep(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
+    with access_lines_to(Keep()):
         asyncio.run(call(AccessLog(failing)))
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
     assert [LINE.fullmatch(record.getMessage()).group("method", "status") for record in records] == [  # type: ignore[union-attr]
         ("DELETE", "500")]
 
@@ -89,25 +99,12 @@ def test_lines_answered_in_one_step_are_each_written_with_the_time_level_and_nam
         await send({"type": "http.response.body", "body": b""})
 
     async def three_at_once(app: AccessLog) -> None:
-        async def receive() -> dict[str, object]:
-            return {"type": "http.request", "body": b""}
-
-        async def send(message: object) -> None:
-            pass
-
         await asyncio.gather(*(app({"type": "http", "method": "DELETE", "path": f"/v1/leads/{number}", "headers": []},
-                                   receive, send) for number in range(3)))
+                                   no_body, ignored) for number in range(3)))
         await asyncio.sleep(0)
 
-    logger = logging.getLogger("mock_server.access")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
+    with access_lines_to(handler):
         asyncio.run(three_at_once(AccessLog(answer)))
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
     written = stream.getvalue().splitlines()
     prefix = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO mock_server\.access: ")
     assert [LINE.fullmatch(prefix.sub("", line, count=1)).group("path", "status") for line in written] == [  # type: ignore[union-attr]

@@ -8,7 +8,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .exchange import exchange_of
+from .exchange import call_with_head_hook
 
 
 class Cors(CORSMiddleware):
@@ -27,14 +27,7 @@ class Cors(CORSMiddleware):
             await self.app(scope, receive, send)
             return
         if scope["type"] == "http" and not _has_header(scope["headers"], b"origin"):
-            exchange, send = exchange_of(scope, send)
-            hooks = exchange.on_head
-            hooks.append(_vary_origin)
-            try:
-                await self.app(scope, receive, send)
-            except BaseException:
-                hooks.remove(_vary_origin)  # an answer made outside this step gets no CORS headers
-                raise
+            await call_with_head_hook(self.app, scope, receive, send, _vary_origin)
             return
         await super().__call__(scope, receive, send)
 

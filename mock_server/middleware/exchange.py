@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from starlette.types import Message, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 EXCHANGE = "mock.exchange"  # the scope key
 
@@ -70,3 +70,15 @@ def exchange_of(scope: Scope, send: Send) -> tuple[Exchange, Send]:
         exchange = scope[EXCHANGE] = Exchange(send)
         return exchange, exchange.send
     return exchange, send
+
+
+async def call_with_head_hook(app: ASGIApp, scope: Scope, receive: Receive, send: Send, hook: HeadHook) -> None:
+    """Calls `app` with `hook` run on the answer's head, as a `send` wrapper around `app` would: once an
+    exception has left `app`, an answer made further out (by an error step) does not get it."""
+    exchange, send = exchange_of(scope, send)
+    exchange.on_head.append(hook)
+    try:
+        await app(scope, receive, send)
+    except BaseException:
+        exchange.on_head.remove(hook)
+        raise

@@ -19,7 +19,7 @@ from ..encoding import json_text
 from ..timestamps import format_ms, now_ms, parse_datetime
 from .base import (DUMP_FORMAT, LeadPage, Position, Record, check_dump, conversion_answer, new_lead, page_offset,
                    price_range, user_id_for)
-from .sql_rows import (CLIENT_COLUMNS, CONTACT_COLUMNS, CREATE_LEAD_INDEXES, DROP_LEAD_INDEXES, INSERT_CLIENT,
+from .sql_rows import (CLIENT_COLUMNS, CONTACT_COLUMNS, INSERT_CLIENT,
                        INSERT_CONTACT, INSERT_LEAD, LEAD_COLUMNS, UserRows, client_row, contact_row, counted_stats,
                        lead_row, user_rows)
 
