@@ -1,12 +1,12 @@
-"""Instructions the mock executes per get by id: a count that other work on the machine does not move.
+"""Instructions the mock executes per get by id: a count that other work on the machine moves far less than time.
 
 Runs `python -m mock_server` (memory store, 100 generated leads) under valgrind's cachegrind (Debian
 package `valgrind`) and drives it over HTTP from this process on 127.0.0.1: 200 requests to warm
 it up, then N, over a few keep-alive connections. The same is done again with a second N, and the
 difference of the two totals over the difference of the N is the count per request: start-up,
 warm-up and shut-down cancel out. The count is of the server process in user space (Python,
-uvicorn, uvloop, httptools; not the kernel's work for its sockets), and it repeats within about 2 %
-from run to run. With several source trees (`--root`, e.g. a `git worktree` of an older commit),
+uvicorn, uvloop, httptools; not the kernel's work for its sockets). It moves by up to about 5 % from
+run to run (how many answers share a step of the event loop depends on timing). With several source trees (`--root`, e.g. a `git worktree` of an older commit),
 each is measured in turn: compare their counts. Takes about 3 minutes a tree.
 """
 from __future__ import annotations
