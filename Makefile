@@ -45,11 +45,11 @@ lint: $(INSTALLED) $(LINTER)
 # the order tests/conftest.py gives them (the longest first); the contract run against the mock goes
 # alongside on one worker (its verdicts do not depend on the count; tests run it in parallel), its
 # report printed once pytest is done.
-# The project's modules are compiled first (at once when they are up to date): each of the run's hundred-odd
-# Python processes would otherwise compile them again where PYTHONDONTWRITEBYTECODE keeps Python from caching them.
+# Python caches bytecode here even where PYTHONDONTWRITEBYTECODE is set: each of the run's hundred-odd Python
+# processes would otherwise compile the project's modules again, and each pytest worker rewrite the test modules' asserts.
+test: export PYTHONDONTWRITEBYTECODE =
 test: $(INSTALLED) $(LINTER) chromium postgresql
 	@mkdir -p reports
-	@$(BIN)/python -m compileall -q -j 0 mock_server contract_tests leads_api_kit tests benchmarks fixtures >/dev/null
 	@$(BIN)/leads-contract --workers 1 --junit-xml reports/contract-mock.xml > reports/contract-mock.log 2>&1 & contract=$$!; \
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder; tests=$$?; \
 	wait $$contract; contract_status=$$?; \

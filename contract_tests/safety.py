@@ -29,6 +29,7 @@ from schemathesis.openapi.checks import (
     MissingHeaders,
     UndefinedContentType,
 )
+from schemathesis.transport.requests import ManagedCookiesSession
 
 from contract_tests.client import API_KEY_HEADER, CreatedLeads, LeadsClient, deferred_interrupt, unframed
 from contract_tests.curl import curl_line
@@ -116,12 +117,16 @@ class RunGuard:
         self._started = time.monotonic()
         self._client = LeadsClient(base_url, api_key, ledger, observer=observer, waits=self.waits,
                                    prerequisites=self.prerequisites)
+        # One keep-alive session for every case (over HTTPS, no handshake per request); cookies are dropped
+        # after each answer, as between the separate sessions Schemathesis would open.
+        self._session = ManagedCookiesSession()
         self._tombstone: str | None = None
         self._residents: dict[str, str] = {}
         self._turns: Counter[tuple[str, bool]] = Counter()
 
     def close(self) -> None:
         self._client.close()
+        self._session.close()
 
     def send(self, case: Case, *, only_tombstone: bool = False, **kwargs: Any) -> Response:
         """`case.call()` on the run's own leads only, with 429 waited out and dead connections reported.
@@ -223,7 +228,7 @@ class RunGuard:
         self._spend()
         for attempt in range(1, TRANSPORT_ATTEMPTS + 1):
             try:
-                response = case.call(**kwargs)
+                response = case.call(session=self._session, **kwargs)
                 if unframed(response.status_code, {name.lower(): value for name, value in response.headers.items()},
                             case.method.upper()):
                     raise requests.ConnectionError("the answer has no Content-Length or chunked framing: cut short")

@@ -62,6 +62,21 @@ def _validate_each_spec_once() -> None:
 _validate_each_spec_once()
 
 
+FORK_SERVERS = "leads_fork_servers"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist, in the controller: every worker forks its tools from the same two servers."""
+    node.workerinput[FORK_SERVERS] = json.dumps(preloaded.share())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    shared = getattr(config, "workerinput", {}).get(FORK_SERVERS)
+    if shared is not None:
+        preloaded.use(json.loads(shared))
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     preloaded.stop()
 

@@ -255,6 +255,23 @@ def test_same_seed_sends_the_same_requests_and_another_seed_does_not() -> None:
     assert sorted(first) != sorted(other)
 
 
+def test_generated_requests_share_connections_instead_of_opening_one_each() -> None:
+    # Against a staging server over HTTPS a connection per request is a TLS handshake per request.
+    clients: list[tuple[str, int]] = []
+    app = create_app([KEY])
+
+    async def recording_clients(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            clients.append(scope["client"])
+        await app(scope, receive, send)
+
+    with serve_in_thread(recording_clients) as url:
+        result = run_cli("--base-url", url + "/v1", "--api-key", KEY, "--quick", "--", "-k", "conforms")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    # Schemathesis' own probes of a request without its key open one each (over a third of the requests here).
+    assert len(clients) > 100 and len(set(clients)) < len(clients) / 2, (len(set(clients)), len(clients))
+
+
 def test_reset_connections_are_the_transport_rule_not_a_crash_of_the_suite() -> None:
     with hanging_up_server() as base_url:
         result = run_cli("--base-url", base_url, "--api-key", KEY, "--quick", "--", "-k", "conforms")
