@@ -35,10 +35,12 @@ TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 TEST_SETTINGS = Settings(api_keys=(KEY, OTHER_KEY), rate_limit=100_000)
 _NO_KEY = object()
 # The files that take longest (runs of the contract suite, pip, the mock with 100,000 leads, Chromium), longest
-# first: `make test` hands whole files to its workers in collection order, so none of these starts last.
+# first: `make test` hands whole files to its workers in this order, one each and then a next one to a worker
+# with at most two tests left, so none of these starts last. The two single long runs lead: each brings the
+# next file along at once, and behind each other they would be the run's longest chain.
 LONGEST_FIRST = (
-    "test_contract_kill_rate.py", "test_contract_safety.py", "test_contract_diagnosis.py", "test_contract_cli.py",
-    "test_mock_cli_e2e.py", "test_installed_wheel.py", "test_plain_schemathesis.py", "test_mock_postgres.py",
+    "test_plain_schemathesis.py", "test_installed_wheel.py", "test_contract_safety.py", "test_contract_diagnosis.py",
+    "test_contract_kill_rate.py", "test_contract_cli.py", "test_mock_cli_e2e.py", "test_mock_postgres.py",
     "test_mock_state_file.py", "test_generated_clients.py", "test_panel_page.py", "test_mock_cli.py",
 )
 
