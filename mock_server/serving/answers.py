@@ -1,80 +1,107 @@
-"""How an answer's bytes reach the socket: its head checked and written as uvicorn writes it, then sent with its body.
+"""How an answer's bytes reach the socket: uvicorn's response cycle, its head checked at once and sent with its body.
 
-An answer's head and its body reach the socket in one write (`JoinedWrites`), where uvicorn
-would make two: one system call and one TCP segment an answer, not two. The head is checked and
-laid out by `HeadCheckedAtOnce`, byte for byte as uvicorn's response cycle does.
+uvicorn writes an answer's status line and headers, then its body: two writes, two TCP segments.
+`AnswerCycle` holds the head until the body comes, at most to the end of the event loop's current
+step (a head whose body comes later, a stream, still leaves in its own step), and sends both in
+one write. The head is checked and laid out byte for byte as uvicorn 0.54's cycle does, and every
+error and state change is uvicorn's; `receive` and the 500 answer are uvicorn's own code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
 
-from starlette.types import Message
+from starlette.types import ASGIApp, Message
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, RequestResponseCycle
-
-
-class JoinedWrites:
-    """A connection's transport as uvicorn's response cycle sees it: a write waits for the next one, at
-    most to the end of the event loop's current step, and goes out with it in one `write`.
-
-    uvicorn writes an answer's status line and headers, then its body; a plain answer sends both in
-    one step, so here they leave together. A head whose body comes later (a stream) still leaves in
-    its own step, and so does anything else written (`100 Continue`).
-    """
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport = transport
-        self._loop = loop
-        self._held: bytes | None = None
-
-    def write(self, data: bytes) -> None:
-        held = self._held
-        if held is None:
-            self._held = bytes(data)
-            self._loop.call_soon(self._flush)
-        else:
-            self._held = None
-            self._transport.write(b"".join((held, data)))
-
-    def _flush(self) -> None:
-        held, self._held = self._held, None
-        if held is not None and not self._transport.is_closing():
-            self._transport.write(held)
-
-    def close(self) -> None:
-        self._flush()
-        self._transport.close()
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
+from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
 # The bytes uvicorn's HEADER_RE and HEADER_VALUE_RE refuse in a header name and in a value
 _NOT_IN_NAMES = bytes([*range(0x20), 0x7F]) + b'()<>@,;:[]={} \t\\"'
 _NOT_IN_VALUES = bytes([*range(0x09), *range(0x0A, 0x20), 0x7F])
+_CHECKED_NAMES: set[bytes] = set()  # the joined names of heads already checked: the same few, answer after answer
+_MAX_CHECKED_NAMES = 256
 
 
-class HeadCheckedAtOnce(RequestResponseCycle):
-    """uvicorn's response cycle, writing an answer's head as uvicorn 0.54 does, its headers checked at once.
+class AnswerCycle(RequestResponseCycle):
+    """uvicorn's response cycle for one request, writing its answer's head with the body's first bytes.
 
-    uvicorn searches each header name and value with a regular expression: 14 searches for a plain
-    answer of the mock, about a tenth of the CPU time its request costs. Here all names, then all
-    values, are checked in one pass each for the same bytes, with the same error. Body messages,
-    and a head logged by uvicorn's own access log, go through uvicorn's `send` unchanged.
+    Made with the arguments of uvicorn's cycle, in order, plus the event loop (for the end-of-step
+    write of a head left alone). `held` is the head not yet written.
     """
 
-    async def send(self, message: Message) -> None:
-        if (self.response_started or self.disconnected or self.flow.write_paused or self.access_log
-                or message["type"] != "http.response.start"):
-            await super().send(message)
+    def __init__(self, scope: Any, transport: asyncio.Transport, flow: FlowControl, logger: logging.Logger,
+                 access_logger: logging.Logger, access_log: bool, default_headers: list[tuple[bytes, bytes]],
+                 message_event: asyncio.Event, expect_100_continue: bool, keep_alive: bool,
+                 on_response: Callable[..., None], loop: asyncio.AbstractEventLoop) -> None:
+        # uvicorn's attributes, set as its __init__ sets them (one call, no keywords, on every request)
+        self.scope, self.transport, self.flow, self.logger = scope, transport, flow, logger
+        self.access_logger, self.access_log, self.default_headers = access_logger, access_log, default_headers
+        self.message_event, self.on_response = message_event, on_response
+        self.disconnected, self.keep_alive, self.waiting_for_100_continue = False, keep_alive, expect_100_continue
+        self.body, self.more_body = bytearray(), True
+        self.response_started = self.response_complete = False
+        self.chunked_encoding: bool | None = None
+        self.expected_content_length = 0
+        self.loop = loop
+        self.held: bytes | None = None
+
+    async def run_asgi(self, app: ASGIApp) -> None:  # type: ignore[override]
+        """uvicorn's, the held head written before any close."""
+        try:
+            result = await app(self.scope, self.receive, self.send)  # type: ignore[func-returns-value]
+        except BaseException as exc:
+            self.logger.error("Exception in ASGI application\n", exc_info=exc)
+            if not self.response_started:
+                await self.send_500_response()
+            else:
+                self.close()
+        else:
+            if result is not None:
+                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
+                self.close()
+            elif not self.response_started and not self.disconnected:
+                self.logger.error("ASGI callable returned without starting response.")
+                await self.send_500_response()
+            elif not self.response_complete and not self.disconnected:
+                self.logger.error("ASGI callable returned without completing response.")
+                self.close()
+        finally:
+            self.on_response = lambda: None
+
+    async def send(self, message: Message) -> None:  # type: ignore[override]
+        if self.flow.write_paused and not self.disconnected:
+            await self.flow.drain()
+        if self.disconnected:
             return
+        if not self.response_started:
+            if message["type"] != "http.response.start":
+                raise RuntimeError(f"Expected ASGI message 'http.response.start', but got '{message['type']}'.")
+            self._start(message)
+        elif not self.response_complete:
+            if message["type"] != "http.response.body":
+                raise RuntimeError(f"Expected ASGI message 'http.response.body', but got '{message['type']}'.")
+            self._body(message)
+        else:
+            raise RuntimeError(f"Unexpected ASGI message '{message['type']}' sent, after response already completed.")
+
+    def _start(self, message: Message) -> None:
         self.response_started = True
         self.waiting_for_100_continue = False
         status_code = message["status"]
         headers = self.default_headers + list(message.get("headers", []))
+        if self.access_log:
+            self.access_logger.info('%s - "%s %s HTTP/%s" %d', get_client_addr(self.scope), self.scope["method"],
+                                    get_path_with_query_string(self.scope), self.scope["http_version"], status_code)
         names = b"".join([name for name, _ in headers])
-        if len(names.translate(None, _NOT_IN_NAMES)) != len(names):
-            raise RuntimeError("Invalid HTTP header name.")
+        if names not in _CHECKED_NAMES:  # uvicorn searches each name and value with a regular expression
+            if len(names.translate(None, _NOT_IN_NAMES)) != len(names):
+                raise RuntimeError("Invalid HTTP header name.")
+            if len(_CHECKED_NAMES) < _MAX_CHECKED_NAMES:
+                _CHECKED_NAMES.add(names)
         values = b"".join([value for _, value in headers])
         if len(values.translate(None, _NOT_IN_VALUES)) != len(values):
             raise RuntimeError("Invalid HTTP header value.")
@@ -100,4 +127,47 @@ class HeadCheckedAtOnce(RequestResponseCycle):
             self.chunked_encoding = True  # neither content-length nor transfer-encoding given
             content.append(b"transfer-encoding: chunked\r\n")
         content.append(b"\r\n")
-        self.transport.write(b"".join(content))
+        self.held = b"".join(content)
+        self.loop.call_soon(self.write_held)
+
+    def _body(self, message: Message) -> None:
+        body = message.get("body", b"")
+        more_body = message.get("more_body", False)
+        if self.scope["method"] == "HEAD":
+            self.expected_content_length = 0
+        elif self.chunked_encoding:
+            content = [b"%x\r\n" % len(body), body, b"\r\n"] if body else []
+            if not more_body:
+                content.append(b"0\r\n\r\n")
+            self._write(b"".join(content))
+        else:
+            if len(body) > self.expected_content_length:
+                raise RuntimeError("Response content longer than Content-Length")
+            self.expected_content_length -= len(body)
+            self._write(body)
+        if not more_body:
+            if self.expected_content_length != 0:
+                raise RuntimeError("Response content shorter than Content-Length")
+            self.response_complete = True
+            self.message_event.set()
+            if not self.keep_alive:
+                self.close()
+            self.on_response()
+
+    def _write(self, data: bytes) -> None:
+        held = self.held
+        if held is None:
+            self.transport.write(data)
+        else:
+            self.held = None
+            self.transport.write(held + data)
+
+    def write_held(self) -> None:
+        """Writes the head still held, if any (its body did not come in the step that sent it)."""
+        held, self.held = self.held, None
+        if held is not None and not self.transport.is_closing():
+            self.transport.write(held)
+
+    def close(self) -> None:
+        self.write_held()
+        self.transport.close()
