@@ -30,7 +30,8 @@ from .middleware.dispatch import DirectApi
 from .middleware.error_handling import ErrorHandling, ServerErrors
 from .errors import ErrorTranslator
 from .controls.faults import API_PATH, FaultMiddleware, ForcedAnswers
-from .controls.journal import Journal, JournalMiddleware
+from .controls.journal import Journal
+from .controls.recording import JournalMiddleware
 from .leads import LeadsApi, OperationResolver
 from .controls.panel import ControlPanel
 from .ratelimit import RateLimiter, RateLimitMiddleware
