@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from conftest import serving
-from test_mock_protocol import HEAD, connect, envelope, read_answer
+from test_mock_protocol import HEAD, closed, connect, envelope, read_answer
 
 from mock_server.serving.answers import AnswerCycle
 
@@ -116,3 +116,15 @@ def test_a_second_request_whose_head_trickles_on_a_kept_alive_connection_gets_40
         status, headers, body, was_closed = read_answer(sock)
         envelope(status, headers, body, 408, "REQUEST_TIMEOUT")
         assert was_closed and time.monotonic() - started < 4
+
+
+def test_a_kept_alive_connection_closes_its_keep_alive_timeout_after_its_last_answer_not_its_first() -> None:
+    with serving(keep_alive_timeout=1.0) as (base, _app), connect(base) as sock:
+        sock.sendall(f"GET /v1/leads?limit=1 HTTP/1.1\r\n{HEAD}\r\n".encode())
+        assert read_answer(sock, close_wait=0.6)[3] is False  # answered, and still open 0.6 s on
+        sock.sendall(f"GET /v1/leads?limit=1 HTTP/1.1\r\n{HEAD}\r\n".encode())
+        answered = time.monotonic()
+        status, _, _, was_closed = read_answer(sock, close_wait=0.7)
+        assert status == 200 and not was_closed, "open past the first answer's deadline: the second one counts"
+        assert closed(sock, wait=3.0), "closed once idle for the keep-alive timeout"
+        assert 0.9 < time.monotonic() - answered < 2.5

@@ -47,6 +47,7 @@ class GuardedHttpProtocol(Refusals, HttpToolsProtocol):
         self._request_begun = False
         self._refused = False
         self._head_timer: asyncio.TimerHandle | None = None
+        self._idle_since: float | None = None  # when the last answer ended, while no new byte has come
 
     # -- connection life -----------------------------------------------------------------------
 
@@ -62,6 +63,17 @@ class GuardedHttpProtocol(Refusals, HttpToolsProtocol):
             self.connections_of_server.closed(self)
         super().connection_lost(exc)
 
+    def _keep_alive_ended(self) -> None:
+        """uvicorn's keep-alive timeout, counted from the last answer: bytes since stop it, a later answer restarts it."""
+        self.timeout_keep_alive_task = None
+        if self._idle_since is None:
+            return  # a request came in: its answer arms the timer again
+        left = self._idle_since + self.timeout_keep_alive - self.loop.time()
+        if left > 0:
+            self.timeout_keep_alive_task = self.loop.call_later(left, self._keep_alive_ended)
+        else:
+            self.timeout_keep_alive_handler()
+
     def evict(self) -> None:
         """Close this idle connection to make room for a new one."""
         self._cancel_head_timer()
@@ -73,11 +85,9 @@ class GuardedHttpProtocol(Refusals, HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
+        self._idle_since = None  # busy: the keep-alive timer, left running, finds it so
         if self._in_head and self._head_bytes + len(data) <= self.limits.max_head_bytes:
             self._head_bytes += len(data)  # the common case: within the head's limit at once
-            if self.timeout_keep_alive_task is not None:  # uvicorn's `_unset_keepalive_if_required`, inline
-                self.timeout_keep_alive_task.cancel()
-                self.timeout_keep_alive_task = None
             try:
                 self.parser.feed_data(data)
             except (httptools.HttpParserUpgrade, httptools.HttpParserError) as error:
@@ -197,14 +207,15 @@ class GuardedHttpProtocol(Refusals, HttpToolsProtocol):
         self.server_state.total_requests += 1
         closing = self.transport.is_closing()
         if not closing:
-            self._unset_keepalive_if_required()
             self.flow.resume_reading()
             if self.pipeline:
                 cycle, app = self.pipeline.pop()
                 self._start_asgi_task(cycle, app)
             else:
-                self.timeout_keep_alive_task = self.loop.call_later(
-                    self.timeout_keep_alive, self.timeout_keep_alive_handler)
+                # the keep-alive deadline runs from now; one timer a connection, not one an answer
+                self._idle_since = self.loop.time()
+                if self.timeout_keep_alive_task is None:
+                    self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self._keep_alive_ended)
         cycle = self.cycle
         if cycle is not None and cycle.response_complete and cycle.more_body and not closing:
             # answered before its body was read (a 401, a 413): the rest may come, but not forever
