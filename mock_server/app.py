@@ -13,6 +13,7 @@ from typing import Any
 import connexion
 import yaml
 from connexion.middleware.lifespan import LifespanMiddleware
+from connexion.middleware.main import ConnexionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -72,6 +73,11 @@ class MockApp(connexion.AsyncApp):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._middleware_app.api_cls = DirectApi  # type: ignore[misc] # handlers called without per-request decorating
+
+    @property
+    def served(self) -> ConnexionMiddleware:
+        """What the server calls: Connexion's middleware stack itself, to which the app's `__call__` only forwards."""
+        return self.middleware
 
 
 def create_app(settings: Settings | None = None) -> MockApp:

@@ -80,6 +80,15 @@ class FaultSettings(Protocol):
     rate_window_seconds: int
 
 
+def _prefer_values(headers: Any) -> list[str]:
+    """The request's `Prefer` values, in order; a plain loop (only names of its length are lowered)."""
+    values = []
+    for name, value in headers:
+        if len(name) == 6 and name.lower() == b"prefer":
+            values.append(value.decode("latin-1"))
+    return values
+
+
 def is_leads_path(path: str) -> bool:
     """True for the API's own routes, `/v1/leads` and everything below it."""
     return path == API_PATH or path.startswith(API_PATH + "/")
@@ -171,7 +180,7 @@ class FaultMiddleware:
         if scope["type"] != "http" or not is_leads_path(scope["path"]):
             await self.app(scope, receive, send)
             return
-        values = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"prefer"]
+        values = _prefer_values(scope["headers"])
         runtime = self.runtime
         if not values and runtime.latency_ms is None and not self.forced.codes and runtime.error_rate <= 0:
             await self.app(scope, receive, send)  # nothing asked, nothing configured: the common request

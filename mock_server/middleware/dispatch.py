@@ -39,7 +39,10 @@ class OperationCall:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         context = scope.get("extensions", {}).get("connexion_context", {})
-        kwargs = {name: context[name] for name in self.context_names if name in context}
+        kwargs = {}
+        for name in self.context_names:  # a loop: a comprehension is a call of its own
+            if name in context:
+                kwargs[name] = context[name]
         path_params = scope.get("path_params", {})
         for name in self.path_names:
             kwargs[name] = path_params[name]
