@@ -35,6 +35,9 @@ class Written:
 class NotPaused:
     write_paused = False
 
+    def resume_reading(self) -> None:
+        pass
+
 
 def cycle(kind: type[RequestResponseCycle], method: str = "GET", keep_alive: bool = True) -> RequestResponseCycle:
     """A cycle of `kind` for one request, made in a running event loop."""
@@ -45,6 +48,7 @@ def cycle(kind: type[RequestResponseCycle], method: str = "GET", keep_alive: boo
         default_headers=DATE, message_event=asyncio.Event(), expect_100_continue=False, keep_alive=keep_alive,
         on_response=lambda: None)
     if kind is AnswerCycle:
+        del arguments["message_event"]  # made when `receive` first waits
         return AnswerCycle(*arguments.values(), asyncio.get_running_loop())
     return kind(**arguments)
 
@@ -165,7 +169,31 @@ def test_the_cycle_has_uvicorns_attributes_and_their_first_values() -> None:
         return ours, theirs
 
     ours, theirs = asyncio.run(scenario())
-    assert set(ours) - set(theirs) == {"loop", "held"}
-    for name in ("scope", "transport", "flow", "logger", "access_logger", "message_event", "on_response"):
+    assert set(ours) - set(theirs) == {"loop", "held", "_message_event", "_message_ready"}
+    assert set(theirs) - set(ours) == {"message_event"}  # a property here
+    for name in ("scope", "transport", "flow", "logger", "access_logger", "on_response"):
         ours.pop(name), theirs.pop(name)  # made afresh for each cycle
+    theirs.pop("message_event")
     assert {name: value for name, value in ours.items() if name in theirs} == theirs
+
+
+def test_the_message_event_is_made_when_first_used_and_keeps_what_was_set_before() -> None:
+    async def scenario() -> tuple[bool, bool, bool]:
+        made = cycle(AnswerCycle)
+        never_used = made._message_event is None  # type: ignore[attr-defined]
+        made.message_ready()  # type: ignore[attr-defined] # the request's body is complete
+        await asyncio.wait_for(made.message_event.wait(), 1)  # a later `receive` does not wait for it
+        made.message_event.clear()
+        return never_used, made.message_event.is_set(), made.message_event is made.message_event
+
+    assert asyncio.run(scenario()) == (True, False, True)
+
+
+def test_a_request_with_a_body_is_received_whole_through_the_late_made_event() -> None:
+    async def scenario() -> dict[str, Any]:
+        made = cycle(AnswerCycle)
+        made.body, made.more_body = bytearray(b'{"a":1}'), False
+        made.message_ready()  # type: ignore[attr-defined]
+        return await made.receive()  # type: ignore[return-value]
+
+    assert asyncio.run(scenario()) == {"type": "http.request", "body": b'{"a":1}', "more_body": False}

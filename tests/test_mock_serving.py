@@ -36,7 +36,7 @@ class NotPaused:
 def answer_cycle(transport: RecordingTransport) -> AnswerCycle:
     logger = logging.getLogger("test")
     scope: Any = {"type": "http", "method": "GET", "path": "/v1/leads", "headers": [], "http_version": "1.1"}
-    return AnswerCycle(scope, transport, NotPaused(), logger, logger, False, [], asyncio.Event(),  # type: ignore[arg-type]
+    return AnswerCycle(scope, transport, NotPaused(), logger, logger, False, [],  # type: ignore[arg-type]
                        False, True, lambda: None, asyncio.get_running_loop())
 
 

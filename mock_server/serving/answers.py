@@ -29,18 +29,21 @@ _MAX_CHECKED_NAMES = 256
 class AnswerCycle(RequestResponseCycle):
     """uvicorn's response cycle for one request, writing its answer's head with the body's first bytes.
 
-    Made with the arguments of uvicorn's cycle, in order, plus the event loop (for the end-of-step
-    write of a head left alone). `held` is the head not yet written.
+    Made with the arguments of uvicorn's cycle, in order, minus its `message_event` (made once
+    `receive` waits, see `message_event`), plus the event loop (for the end-of-step write of a head
+    left alone). `held` is the head not yet written.
     """
 
     def __init__(self, scope: Any, transport: asyncio.Transport, flow: FlowControl, logger: logging.Logger,
                  access_logger: logging.Logger, access_log: bool, default_headers: list[tuple[bytes, bytes]],
-                 message_event: asyncio.Event, expect_100_continue: bool, keep_alive: bool,
-                 on_response: Callable[..., None], loop: asyncio.AbstractEventLoop) -> None:
+                 expect_100_continue: bool, keep_alive: bool, on_response: Callable[..., None],
+                 loop: asyncio.AbstractEventLoop) -> None:
         # uvicorn's attributes, set as its __init__ sets them (one call, no keywords, on every request)
         self.scope, self.transport, self.flow, self.logger = scope, transport, flow, logger
         self.access_logger, self.access_log, self.default_headers = access_logger, access_log, default_headers
-        self.message_event, self.on_response = message_event, on_response
+        self._message_event: asyncio.Event | None = None
+        self._message_ready = False  # the event's flag until the event is made
+        self.on_response = on_response
         self.disconnected, self.keep_alive, self.waiting_for_100_continue = False, keep_alive, expect_100_continue
         self.body, self.more_body = bytearray(), True
         self.response_started = self.response_complete = False
@@ -48,6 +51,24 @@ class AnswerCycle(RequestResponseCycle):
         self.expected_content_length = 0
         self.loop = loop
         self.held: bytes | None = None
+
+    @property
+    def message_event(self) -> asyncio.Event:  # type: ignore[override]
+        """uvicorn's event for `receive` (body bytes came, the request ended, the client left), made when first
+        used: a request whose handler never reads its body (a GET) makes none."""
+        event = self._message_event
+        if event is None:
+            event = self._message_event = asyncio.Event()
+            if self._message_ready:
+                event.set()
+        return event
+
+    def message_ready(self) -> None:
+        """`message_event.set()`, without making the event."""
+        if self._message_event is None:
+            self._message_ready = True
+        else:
+            self._message_event.set()
 
     async def run_asgi(self, app: ASGIApp) -> None:  # type: ignore[override]
         """uvicorn's, the held head written before any close."""
@@ -149,7 +170,7 @@ class AnswerCycle(RequestResponseCycle):
             if self.expected_content_length != 0:
                 raise RuntimeError("Response content shorter than Content-Length")
             self.response_complete = True
-            self.message_event.set()
+            self.message_ready()
             if not self.keep_alive:
                 self.close()
             self.on_response()

@@ -182,7 +182,7 @@ class GuardedHttpProtocol(Refusals, HttpToolsProtocol):
         existing_cycle = self.cycle
         self.cycle = cycle = AnswerCycle(
             scope, self.transport, self.flow, self.logger, self.access_logger, self.access_log,
-            self.server_state.default_headers, asyncio.Event(), self.expect_100_continue,
+            self.server_state.default_headers, self.expect_100_continue,
             http_version != "1.0" and parser.should_keep_alive(), self.on_response_complete, self.loop)
         if upgrade:
             cycle.keep_alive = False  # the parser reads nothing after an upgrade request
@@ -196,7 +196,7 @@ class GuardedHttpProtocol(Refusals, HttpToolsProtocol):
         cycle = self.cycle
         if not ((self.parser.should_upgrade() and self._should_upgrade()) or cycle.response_complete):
             cycle.more_body = False
-            cycle.message_event.set()
+            cycle.message_ready()
         if self._head_timer is not None:
             self._cancel_head_timer()  # and the deadline for the rest of a body answered early
         self._in_head, self._head_bytes, self._request_begun = True, 0, False
