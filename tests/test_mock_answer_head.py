@@ -197,3 +197,17 @@ def test_a_request_with_a_body_is_received_whole_through_the_late_made_event() -
         return await made.receive()  # type: ignore[return-value]
 
     assert asyncio.run(scenario()) == {"type": "http.request", "body": b'{"a":1}', "more_body": False}
+
+
+def test_heads_whose_names_join_to_the_same_bytes_are_told_apart() -> None:
+    split = [(b"content-", b"x"), (b"length", b"y")]
+    whole = [(b"content-length", b"0")]
+    for headers in (split, whole, split):
+        message = {"type": "http.response.start", "status": 200, "headers": headers}
+        assert written(AnswerCycle, message) == written(RequestResponseCycle, message)
+
+
+def test_a_head_with_uppercase_names_is_written_lowercase_as_uvicorn_writes_it() -> None:
+    message = {"type": "http.response.start", "status": 200,
+               "headers": [(b"Content-Length", b"0"), (b"X-Trace", b"a"), (b"CONNECTION", b"close")]}
+    assert written(AnswerCycle, message) == written(RequestResponseCycle, message)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 from starlette.types import ASGIApp, Message
@@ -19,11 +20,33 @@ from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, RequestResponseCycle
 from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
-# The bytes uvicorn's HEADER_RE and HEADER_VALUE_RE refuse in a header name and in a value
+# The bytes uvicorn's HEADER_RE and HEADER_VALUE_RE refuse in a header name and in a value, as translation
+# tables that turn each of them into 0 and every other byte into 1
 _NOT_IN_NAMES = bytes([*range(0x20), 0x7F]) + b'()<>@,;:[]={} \t\\"'
 _NOT_IN_VALUES = bytes([*range(0x09), *range(0x0A, 0x20), 0x7F])
-_CHECKED_NAMES: set[bytes] = set()  # the joined names of heads already checked: the same few, answer after answer
-_MAX_CHECKED_NAMES = 256
+_NAME_FLAGS = bytes(0 if code in _NOT_IN_NAMES else 1 for code in range(256))
+_VALUE_FLAGS = bytes(0 if code in _NOT_IN_VALUES else 1 for code in range(256))
+_SPECIAL_NAMES = frozenset({b"content-length", b"transfer-encoding", b"connection"})  # those that change the cycle
+_NAME, _VALUE = itemgetter(0), itemgetter(1)
+_HEADER_LINE = b": ".join  # (name, value) -> b"name: value"
+_HEAD_SHAPES: dict[tuple[bytes, ...], tuple[bool, tuple[int, ...]]] = {}  # see `_head_shape`
+_MAX_HEAD_SHAPES = 256
+
+
+def _head_shape(headers: list[tuple[bytes, bytes]]) -> tuple[bool, tuple[int, ...]]:
+    """Whether a head's names are all lowercase, and where its names that change the cycle are; RuntimeError for
+    a name uvicorn refuses. Remembered by the names, which are the same few, answer after answer."""
+    names = tuple(map(_NAME, headers))
+    shape = _HEAD_SHAPES.get(names)
+    if shape is None:
+        if 0 in b"".join(names).translate(_NAME_FLAGS):
+            raise RuntimeError("Invalid HTTP header name.")
+        lowercase = all(name == name.lower() for name, _ in headers)
+        shape = (lowercase, tuple(index for index, (name, _) in enumerate(headers)
+                                  if name.lower() in _SPECIAL_NAMES))
+        if len(_HEAD_SHAPES) < _MAX_HEAD_SHAPES:
+            _HEAD_SHAPES[names] = shape
+    return shape
 
 
 class AnswerCycle(RequestResponseCycle):
@@ -117,19 +140,16 @@ class AnswerCycle(RequestResponseCycle):
         if self.access_log:
             self.access_logger.info('%s - "%s %s HTTP/%s" %d', get_client_addr(self.scope), self.scope["method"],
                                     get_path_with_query_string(self.scope), self.scope["http_version"], status_code)
-        names = b"".join([name for name, _ in headers])
-        if names not in _CHECKED_NAMES:  # uvicorn searches each name and value with a regular expression
-            if len(names.translate(None, _NOT_IN_NAMES)) != len(names):
-                raise RuntimeError("Invalid HTTP header name.")
-            if len(_CHECKED_NAMES) < _MAX_CHECKED_NAMES:
-                _CHECKED_NAMES.add(names)
-        values = b"".join([value for _, value in headers])
-        if len(values.translate(None, _NOT_IN_VALUES)) != len(values):
+        shape = _head_shape(headers)
+        values = b"".join(map(_VALUE, headers))
+        if 0 in values.translate(_VALUE_FLAGS):
             raise RuntimeError("Invalid HTTP header value.")
-        content = [STATUS_LINE[status_code]]
+        lowercase, specials = shape
+        if not lowercase:
+            headers = [(name.lower(), value) for name, value in headers]
         has_connection_close = False
-        for name, value in headers:
-            name = name.lower()
+        for index in specials:  # in order, as uvicorn meets them
+            name, value = headers[index]
             if name == b"content-length" and self.chunked_encoding is None:
                 self.expected_content_length = int(value.decode())
                 self.chunked_encoding = False
@@ -141,7 +161,7 @@ class AnswerCycle(RequestResponseCycle):
                 if b"close" in connection:
                     self.keep_alive = False
                     has_connection_close = True
-            content.extend([name, b": ", value, b"\r\n"])
+        content = [STATUS_LINE[status_code], b"\r\n".join(map(_HEADER_LINE, headers)), b"\r\n" if headers else b""]
         if not self.keep_alive and not has_connection_close:
             content.append(b"connection: close\r\n")
         if self.chunked_encoding is None and self.scope["method"] != "HEAD" and status_code not in (204, 304):
