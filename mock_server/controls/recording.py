@@ -8,7 +8,6 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..middleware.exchange import Exchange, exchange_of
-from ..timestamps import now_ms
 from .faults import API_PATH
 from .journal import (ENTRY_OVERHEAD, HEADER_OVERHEAD, MAX_BODY, MAX_HEADERS, MAX_VALUE, Journal, JournalEntry,
                       RawHeaders, cut_text)
@@ -57,7 +56,7 @@ class Recording:
 
     def __init__(self, journal: Journal, scope: Scope, exchange: Exchange) -> None:
         self.journal, self.scope, self.exchange = journal, scope, exchange
-        self.started_ms = now_ms()
+        self.started_ms = time.time_ns() // 1_000_000  # `now_ms()`, minus a call
         self.started = time.perf_counter()
         self.failed = self.recorded = False
         self.request_chunks: list[bytes] | None = None  # None: the body was never read
@@ -92,11 +91,15 @@ class Recording:
         # One light pass over the headers here: the cutting loop runs for oversized ones alone.
         cut: dict[str, int] = {}
         request_headers = scope["headers"]
-        request_size = _bytes_of(request_headers)
+        request_size = 0
+        for name, value in request_headers:  # plain loops, here: faster than sum(map(...)) and than a call
+            request_size += len(name) + len(value)
         if request_size > MAX_VALUE or len(request_headers) > MAX_HEADERS:
             request_headers, request_size = _kept_headers(request_headers, cut, "request")
         response_headers: Any = exchange.headers
-        response_size = _bytes_of(response_headers)
+        response_size = 0
+        for name, value in response_headers:
+            response_size += len(name) + len(value)
         if response_size > MAX_VALUE or len(response_headers) > MAX_HEADERS or not isinstance(response_headers, list):
             response_headers, response_size = _kept_headers(response_headers, cut, "response")
         path = scope["path"]
@@ -126,13 +129,6 @@ class Recording:
             scope["method"], path, query_text, status, (time.perf_counter() - self.started) * 1000, self.started_ms,
             request_headers, request_body, response_headers, response_body, cut, size,
         ))
-
-
-def _bytes_of(headers: Any) -> int:
-    size = 0
-    for name, value in headers:  # a plain loop: faster than sum(map(...)) over a few headers
-        size += len(name) + len(value)
-    return size
 
 
 def _kept_headers(headers: Any, cut: dict[str, int], side: str) -> tuple[RawHeaders, int]:

@@ -136,7 +136,8 @@ class AnswerCycle(RequestResponseCycle):
         self.response_started = True
         self.waiting_for_100_continue = False
         status_code = message["status"]
-        headers = self.default_headers + list(message.get("headers", []))
+        raw = message.get("headers", [])
+        headers = self.default_headers + (raw if type(raw) is list else list(raw))  # a new list either way
         if self.access_log:
             self.access_logger.info('%s - "%s %s HTTP/%s" %d', get_client_addr(self.scope), self.scope["method"],
                                     get_path_with_query_string(self.scope), self.scope["http_version"], status_code)
