@@ -27,7 +27,7 @@ from .config import Runtime, Settings
 from .controls.control_guard import CONTROL_PREFIX, ControlGuard
 from .middleware.cors import Cors
 from .dataset import load_dataset
-from .middleware.dispatch import DirectApi
+from .middleware.dispatch import DirectApi, joined_steps
 from .middleware.error_handling import ErrorHandling, ServerErrors
 from .errors import ErrorTranslator
 from .controls.faults import API_PATH, FaultMiddleware, ForcedAnswers
@@ -133,7 +133,7 @@ def create_app(settings: Settings | None = None) -> MockApp:
         partial(NoTrailingSlash, base_path=BASE_PATH, docs_prefix=f"{BASE_PATH}/ui/"),
         partial(SpecDocument, document=_parsed_spec(), base_path=BASE_PATH),
         partial(DocsOutsideLeads, leads_path=f"{BASE_PATH}/leads"),
-        SpecRouting,
+        partial(SpecRouting, join_steps=joined_steps),
         KeySecurity,
         RequestValidationMiddleware,
         LifespanMiddleware,  # no ContextMiddleware: handlers get their arguments, not `connexion.request`

@@ -90,10 +90,20 @@ class HeaderKeyOperation(SecurityOperation):
                 self._exact_keys = {key.encode("latin-1"): (key, self._keys.user_for(key))
                                     for key in self._keys.keys if key and key == key.strip(FIELD_WHITESPACE)}
 
+    @property
+    def checks_raw_key(self) -> bool:
+        """Whether this operation's requirement is the lone header key checked by `authorize`."""
+        return self._keys is not None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._keys is None:
             await super().__call__(scope, receive, send)
             return
+        self.authorize(scope)
+        await self.next_app(scope, receive, send)
+
+    def authorize(self, scope: Scope) -> None:
+        """The caller's user and token info into the request's context, or the 401 raised (`checks_raw_key` only)."""
         header = self._header
         raw = None
         for name, value in scope["headers"]:
@@ -105,11 +115,11 @@ class HeaderKeyOperation(SecurityOperation):
             key, user_id = exact
             token_info = {"sub": user_id, "api_key": key}  # as `token_info` makes it: a new one per request
         else:
-            token_info = self._keys.token_info(raw.decode("latin-1") if raw is not None else None)
+            token_info = self._keys.token_info(  # type: ignore[union-attr] # set when `checks_raw_key`
+                raw.decode("latin-1") if raw is not None else None)
         context = scope.setdefault("extensions", {}).setdefault("connexion_context", {})
         context["user"] = token_info["sub"]
         context["token_info"] = token_info
-        await self.next_app(scope, receive, send)
 
 
 class HeaderKeyApi(SecurityAPI):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from connexion.middleware.abstract import ROUTING_CONTEXT, RoutedMiddleware
@@ -74,9 +74,10 @@ class SpecRouting(RoutingMiddleware):
     other here once (see `_past_lookups`), and the request goes through them directly.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, join_steps: Callable[[ASGIApp], ASGIApp] | None = None) -> None:
         super().__init__(app)
         self._mounts: list[tuple[re.Pattern[str], str, list[_FlatRoute]]] = []  # (mount regex, base path, routes)
+        self.join_steps = join_steps  # given each route's first step: the same steps, perhaps as one call
 
     def add_api(self, *args: Any, **kwargs: Any) -> None:
         super().add_api(*args, **kwargs)
@@ -95,6 +96,8 @@ class SpecRouting(RoutingMiddleware):
                 if routes and routes[-1][0].pattern == pattern.pattern:
                     pattern = routes[-1][0]  # the same path's other methods: matched once (see `__call__`)
                 first_step = _past_lookups(route.endpoint.next_app, mount.path, route.endpoint.operation_id)
+                if self.join_steps is not None:
+                    first_step = self.join_steps(first_step)
                 convertors = route.param_convertors
                 if all(isinstance(convertor, StringConvertor) for convertor in convertors.values()):
                     convertors = None  # a string parameter is the matched text as it is
