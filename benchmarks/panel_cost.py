@@ -81,7 +81,8 @@ def journal_overhead_us(requests: int = 20_000) -> tuple[float, float]:
     import asyncio
 
     sys.path.insert(0, str(ROOT))
-    from mock_server.controls.journal import Journal, JournalMiddleware
+    from mock_server.controls.journal import Journal
+    from mock_server.controls.recording import JournalMiddleware
 
     body = b"x" * 640
     headers = [(b"content-length", b"640"), (b"content-type", b"application/json"), (b"ratelimit-limit", b"2000"),

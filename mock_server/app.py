@@ -13,6 +13,7 @@ from typing import Any
 import connexion
 import yaml
 from connexion.middleware.lifespan import LifespanMiddleware
+from connexion.middleware.main import ConnexionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -26,11 +27,12 @@ from .config import Runtime, Settings
 from .controls.control_guard import CONTROL_PREFIX, ControlGuard
 from .middleware.cors import Cors
 from .dataset import load_dataset
-from .middleware.dispatch import DirectApi
+from .middleware.dispatch import DirectApi, joined_steps
 from .middleware.error_handling import ErrorHandling, ServerErrors
 from .errors import ErrorTranslator
 from .controls.faults import API_PATH, FaultMiddleware, ForcedAnswers
-from .controls.journal import Journal, JournalMiddleware
+from .controls.journal import Journal
+from .controls.recording import JournalMiddleware
 from .leads import LeadsApi, OperationResolver
 from .controls.panel import ControlPanel
 from .ratelimit import RateLimiter, RateLimitMiddleware
@@ -71,6 +73,11 @@ class MockApp(connexion.AsyncApp):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._middleware_app.api_cls = DirectApi  # type: ignore[misc] # handlers called without per-request decorating
+
+    @property
+    def served(self) -> ConnexionMiddleware:
+        """What the server calls: Connexion's middleware stack itself, to which the app's `__call__` only forwards."""
+        return self.middleware
 
 
 def create_app(settings: Settings | None = None) -> MockApp:
@@ -126,7 +133,7 @@ def create_app(settings: Settings | None = None) -> MockApp:
         partial(NoTrailingSlash, base_path=BASE_PATH, docs_prefix=f"{BASE_PATH}/ui/"),
         partial(SpecDocument, document=_parsed_spec(), base_path=BASE_PATH),
         partial(DocsOutsideLeads, leads_path=f"{BASE_PATH}/leads"),
-        SpecRouting,
+        partial(SpecRouting, join_steps=joined_steps),
         KeySecurity,
         RequestValidationMiddleware,
         LifespanMiddleware,  # no ContextMiddleware: handlers get their arguments, not `connexion.request`

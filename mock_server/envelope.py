@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from .encoding import json_text
 from .timestamps import utc_timestamp
-
 
 
 def success(data: Any, *, status: int = 200, message: str | None = None) -> Response:
@@ -34,3 +34,11 @@ class EnvelopeResponse(Response):
         self.background = None
         self.body = body
         self.raw_headers = [(b"content-length", b"%d" % len(body)), (b"content-type", b"application/json")]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        # Starlette's two messages, minus its WebSocket and background checks (an envelope has neither)
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body})

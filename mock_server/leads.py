@@ -19,32 +19,34 @@ from .store import LeadStore, cursors
 
 
 class LeadsApi:
+    """The operations' handlers: plain functions (nothing in them waits), called as they are by `OperationCall`."""
+
     def __init__(self, store: LeadStore) -> None:
         self.store = store
 
-    async def list_leads(self, user: str, page: int = 1, limit: int = 25, status: str | None = None,
+    def list_leads(self, user: str, page: int = 1, limit: int = 25, status: str | None = None,
                          interest_level: str | None = None, cursor: str | None = None) -> Response:
         position = cursors.decode(cursor) if cursor is not None else None
         found = self.store.list_leads(user, status=status, interest_level=interest_level, limit=limit, page=page,
                                       position=position)
         return success_json(cursors.page_json(found, limit))
 
-    async def create_lead(self, user: str, fields: dict[str, Any]) -> Response:
+    def create_lead(self, user: str, fields: dict[str, Any]) -> Response:
         return success(self.store.create(user, fields), status=201, message="Lead created successfully")
 
-    async def get_lead(self, user: str, id: str) -> Response:  # noqa: A002 - the spec's parameter name
+    def get_lead(self, user: str, id: str) -> Response:  # noqa: A002 - the spec's parameter name
         return success_json(self.store.get_json(user, id))
 
-    async def update_lead(self, user: str, id: str, fields: dict[str, Any]) -> Response:  # noqa: A002
+    def update_lead(self, user: str, id: str, fields: dict[str, Any]) -> Response:  # noqa: A002
         changes = dict(fields)
         version = changes.pop("version", None)  # the lock, not a change
         return success(self.store.update(user, id, changes, version))
 
-    async def delete_lead(self, user: str, id: str) -> Response:  # noqa: A002
+    def delete_lead(self, user: str, id: str) -> Response:  # noqa: A002
         self.store.delete(user, id)
         return success({}, message="Lead deleted successfully")
 
-    async def convert_lead(self, user: str, id: str, fields: dict[str, Any]) -> Response:  # noqa: A002
+    def convert_lead(self, user: str, id: str, fields: dict[str, Any]) -> Response:  # noqa: A002
         conversion = self.store.convert(user, id, fields.get("clientType", "buyer"))
         return success(conversion, message="Lead successfully converted to client")
 

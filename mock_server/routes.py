@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from connexion.middleware.abstract import ROUTING_CONTEXT, RoutedMiddleware
@@ -74,9 +74,10 @@ class SpecRouting(RoutingMiddleware):
     other here once (see `_past_lookups`), and the request goes through them directly.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, join_steps: Callable[[ASGIApp], ASGIApp] | None = None) -> None:
         super().__init__(app)
         self._mounts: list[tuple[re.Pattern[str], str, list[_FlatRoute]]] = []  # (mount regex, base path, routes)
+        self.join_steps = join_steps  # given each route's first step: the same steps, perhaps as one call
 
     def add_api(self, *args: Any, **kwargs: Any) -> None:
         super().add_api(*args, **kwargs)
@@ -85,14 +86,18 @@ class SpecRouting(RoutingMiddleware):
             if not isinstance(mount, Mount) or mount.app is not getattr(mount, "_base_app", None):
                 self._mounts = []  # a shape this table does not model: always use the router
                 return
-            routes = []
+            routes: list[_FlatRoute] = []
             for route in mount.routes:
                 if not isinstance(route, Route) or not route.methods or route.app is not route.endpoint \
                         or not isinstance(route.endpoint, RoutingOperation):
                     break  # the table stops where it cannot stand for the router
                 suffix = route.path_regex.pattern.removeprefix("^")
                 pattern = re.compile("^" + re.escape(mount.path) + suffix)
+                if routes and routes[-1][0].pattern == pattern.pattern:
+                    pattern = routes[-1][0]  # the same path's other methods: matched once (see `__call__`)
                 first_step = _past_lookups(route.endpoint.next_app, mount.path, route.endpoint.operation_id)
+                if self.join_steps is not None:
+                    first_step = self.join_steps(first_step)
                 convertors = route.param_convertors
                 if all(isinstance(convertor, StringConvertor) for convertor in convertors.values()):
                     convertors = None  # a string parameter is the matched text as it is
@@ -102,10 +107,13 @@ class SpecRouting(RoutingMiddleware):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
             path = scope["path"]
+            one_mount = len(self._mounts) == 1  # its routes' patterns hold its path: no need to match it first
             for mount_regex, base_path, routes in self._mounts:
-                if mount_regex.match(path):
+                if one_mount or mount_regex.match(path):
+                    tried, match = None, None
                     for pattern, methods, convertors, endpoint, first_step in routes:
-                        match = pattern.match(path)
+                        if pattern is not tried:  # a path's methods follow each other, with one pattern
+                            tried, match = pattern, pattern.match(path)
                         if match and scope["method"] in methods:
                             params = match.groupdict()
                             if convertors is not None:

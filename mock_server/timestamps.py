@@ -11,6 +11,7 @@ _MS = timedelta(milliseconds=1)
 # A few seconds, not one: the store's clock runs ahead of the wall clock under a burst of writes
 _SECONDS_KEPT = 64
 _second_texts: dict[int, str] = {}
+_MILLIS_TEXTS = tuple(f"{ms:03d}Z" for ms in range(1000))  # the end of every instant's text
 # RFC 3339 date-time; ASCII digits only (`\d` would take any Unicode digit)
 _RFC3339 = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
@@ -32,7 +33,7 @@ def format_ms(ms: int) -> str:
         if len(_second_texts) >= _SECONDS_KEPT:
             _second_texts.clear()
         _second_texts[second] = prefix
-    return f"{prefix}{ms % 1000:03d}Z"
+    return prefix + _MILLIS_TEXTS[ms % 1000]
 
 
 def utc_timestamp() -> str:

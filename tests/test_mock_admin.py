@@ -16,7 +16,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mock_server.controls.admin import AdminMiddleware, admin_routes
-from mock_server.controls.journal import Journal, JournalMiddleware
+from mock_server.controls.journal import Journal
+from mock_server.controls.recording import JournalMiddleware
 
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 TOKEN = "s3cret-admin"

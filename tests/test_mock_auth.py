@@ -8,6 +8,7 @@ import pytest
 
 from conftest import KEY, OTHER_KEY, RACHEL_ID, ApiClient, assert_error
 from mock_server.auth import ApiKeys
+from mock_server.errors import InvalidApiKey, MissingApiKey
 from mock_server.store import user_id_for
 
 OPERATIONS = [("GET", "/v1/leads"), ("POST", "/v1/leads"), ("GET", f"/v1/leads/{RACHEL_ID}"),
@@ -77,3 +78,18 @@ def test_api_keys_keep_their_order_and_require_one() -> None:
     assert keys.user_for("c") is None and keys.user_for("") is None and keys.user_for(None) is None
     with pytest.raises(ValueError):
         ApiKeys([])
+
+
+@pytest.mark.parametrize("sent", [KEY, f" {KEY}", f"{KEY}\t", OTHER_KEY, "wrong", "", " ", None])
+def test_the_key_check_answers_as_the_keys_token_info_does(app: object, sent: str | None) -> None:
+    """Keys sent exactly take a shortcut past `ApiKeys.token_info`: the same users, the same 401s."""
+    keys = ApiKeys([KEY, OTHER_KEY])
+    response = ApiClient(app, key=sent).get("/v1/leads?limit=100")
+    try:
+        user = keys.token_info(sent)["sub"]
+    except (MissingApiKey, InvalidApiKey) as error:
+        assert_error(response, 401, error.code)
+        return
+    assert response.status_code == 200, response.text
+    assert {lead["user_id"] for lead in response.json()["data"]["leads"]} <= {user}
+    assert response.json()["data"]["meta"]["total"] == (34 if user == user_id_for(KEY) else 0)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 from typing import Any
 
 import httpx
-from conftest import KEY
+import pytest
+from conftest import KEY, RACHEL_ID, make_app
 
 from mock_server.auth import ApiKeys
 from mock_server.config import Runtime, Settings
@@ -95,3 +98,44 @@ def test_a_500_made_outside_a_step_has_none_of_its_headers_and_an_answer_made_in
     assert "ratelimit-limit" not in failed.headers and "vary" not in failed.headers
     assert answered.status_code == 404
     assert answered.headers["ratelimit-limit"] == "2000" and answered.headers["vary"] == "Origin"
+
+
+class ResponseCycle:
+    """As uvicorn's response cycle: it holds the request's scope, and the app sends through its bound method."""
+
+    def __init__(self, scope: dict[str, Any]) -> None:
+        self.scope = scope
+        self.messages: list[dict[str, Any]] = []
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+
+
+@pytest.mark.parametrize("access_log_level", [logging.INFO, logging.WARNING])
+def test_an_answered_request_leaves_no_reference_cycle_for_the_garbage_collector(access_log_level: int) -> None:
+    app = make_app()
+    scope: dict[str, Any] = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": f"/v1/leads/{RACHEL_ID}", "raw_path": f"/v1/leads/{RACHEL_ID}".encode(), "query_string": b"",
+        "root_path": "", "headers": [(b"host", b"127.0.0.1"), (b"x-api-key", KEY.encode())],
+        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000), "state": {},
+    }
+    cycle = ResponseCycle(scope)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    access_logger = logging.getLogger("mock_server.access")
+    level = access_logger.level
+    access_logger.setLevel(access_log_level)
+    gc.collect()
+    gc.disable()
+    try:
+        asyncio.run(app.served(scope, receive, cycle.send))  # type: ignore[arg-type]
+        assert cycle.messages[0]["status"] == 200
+        assert EXCHANGE not in scope
+        del cycle, scope
+        assert not [item for item in gc.get_objects() if isinstance(item, Exchange)], "left for the collector"
+    finally:
+        gc.enable()
+        access_logger.setLevel(level)

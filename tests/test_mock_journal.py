@@ -15,7 +15,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from mock_server.controls.journal import CUT_MARK, MAX_BODY, MAX_HEADERS, MAX_VALUE, Journal, JournalEntry, JournalMiddleware
+from mock_server.controls.journal import CUT_MARK, MAX_BODY, MAX_HEADERS, MAX_VALUE, Journal, JournalEntry
+from mock_server.controls.recording import JournalMiddleware
 from mock_server.controls.journal import mask_api_key
 
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")

@@ -279,3 +279,18 @@ def test_the_server_config_uses_the_guarded_protocol_and_believes_no_forwarded_a
     assert config.proxy_headers is False and config.timeout_keep_alive == 2.5 and config.ws == "none"
     trusting = server_config(make_app(), replace(TEST_SETTINGS, trust_proxy=True))
     assert trusting.proxy_headers is True and trusting.forwarded_allow_ips == "*"
+
+
+def test_the_server_calls_connexions_stack_which_the_app_only_forwards_to() -> None:
+    """The server skips `AbstractApp.__call__`: a Connexion whose app call does more than forward fails here."""
+    import inspect
+    import textwrap
+
+    from connexion.apps.abstract import AbstractApp
+
+    from conftest import TEST_SETTINGS, make_app
+    from mock_server.serving import server_config
+    app = make_app()
+    assert server_config(app, TEST_SETTINGS).app is app.middleware
+    body = textwrap.dedent(inspect.getsource(AbstractApp.__call__)).splitlines()[1:]
+    assert [line.strip() for line in body] == ["return await self.middleware(scope, receive, send)"]

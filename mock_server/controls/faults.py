@@ -8,16 +8,17 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import ApiError, error_response, issue
+from .prefer import MAX_DELAY_MS, NO_PREFERENCES, Preferences, parse_prefer, prefer_values
+
+__all__ = ["MAX_DELAY_MS", "FaultMiddleware", "ForcedAnswers", "Preferences", "parse_prefer", "sleep_at_least"]
 
 API_PATH = "/v1/leads"
-MAX_DELAY_MS = 30_000
 MAX_PEEKED_BODY = 1024 * 1024
 # Status -> the spec's error code. Every other status answers SERVER_ERROR, the only code in the
 # spec's ErrorCode enum that is not tied to one status.
@@ -103,47 +104,6 @@ class InjectedFault(ApiError):
         self.status, self.code = status, code
 
 
-@dataclass(frozen=True)
-class Preferences:
-    """The preferences of a request this middleware acts on; None where absent or unusable."""
-
-    code: int | None = None
-    delay_ms: int | None = None
-
-
-_NO_PREFERENCES = Preferences()
-
-
-def parse_prefer(values: list[str]) -> Preferences:
-    """Read `code` and `delay` from the `Prefer` header values, Prism's syntax (`code=503, delay=100`).
-
-    RFC 7240 says a server ignores preferences it does not understand, and only the first
-    occurrence of a preference counts. A malformed `code` (not a 4xx/5xx status) or `delay` (not
-    a whole number of milliseconds) is treated the same way: ignored, the request is served as
-    if it were absent. A delay above MAX_DELAY_MS is clamped, not ignored: the caller asked to wait.
-    """
-    seen: dict[str, str] = {}
-    for value in values:
-        for preference in value.split(","):
-            name, _, raw = preference.split(";", 1)[0].partition("=")
-            name, raw = name.strip().lower(), raw.strip()
-            if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-                raw = raw[1:-1]
-            seen.setdefault(name, raw)
-    code = _whole_number(seen.get("code", ""))
-    delay = _whole_number(seen.get("delay", ""))
-    return Preferences(
-        code=code if code is not None and 400 <= code <= 599 else None,
-        delay_ms=min(delay, MAX_DELAY_MS) if delay is not None else None,
-    )
-
-
-def _whole_number(raw: str) -> int | None:
-    if not (raw.isascii() and raw.isdigit()):
-        return None
-    return int(raw) if len(raw) <= 9 else 10**9  # int() refuses very long digit strings
-
-
 class FaultMiddleware:
     """Pure ASGI middleware that delays or fails `/v1/leads*` requests on demand.
 
@@ -171,12 +131,12 @@ class FaultMiddleware:
         if scope["type"] != "http" or not is_leads_path(scope["path"]):
             await self.app(scope, receive, send)
             return
-        values = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"prefer"]
+        values = prefer_values(scope["headers"])
         runtime = self.runtime
         if not values and runtime.latency_ms is None and not self.forced.codes and runtime.error_rate <= 0:
             await self.app(scope, receive, send)  # nothing asked, nothing configured: the common request
             return
-        prefer = parse_prefer(values) if values else _NO_PREFERENCES
+        prefer = parse_prefer(values) if values else NO_PREFERENCES
         applied: list[str] = []
         if prefer.delay_ms is not None:
             delay_ms: float = prefer.delay_ms

@@ -9,16 +9,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import shlex
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive
 
-from .faults import is_leads_path
-from ..middleware.exchange import exchange_of
-from ..timestamps import format_ms, now_ms
+from ..timestamps import format_ms
 
 DEFAULT_CAPACITY = 500
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
@@ -35,7 +32,6 @@ SECRET_HEADERS = frozenset({"x-api-key", "authorization", "cookie"})
 _NOT_REPEATED = frozenset({"host", "content-length", "connection", "keep-alive", "transfer-encoding",
                            "accept-encoding", "user-agent", "origin", "referer", "cookie", "accept-language",
                            "cache-control", "pragma", "te", "upgrade"})
-_BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 RawHeaders = list[tuple[bytes, bytes]]
 
 
@@ -77,7 +73,7 @@ class JournalEntry:
         raw = _first_header(self.request_headers, TEST_CASE_HEADER)
         if raw is None:
             return None
-        return _cut_text(raw.decode("latin-1"), MAX_TEST_CASE_ID)
+        return cut_text(raw.decode("latin-1"), MAX_TEST_CASE_ID)
 
     def _cut_parts(self) -> list[str]:
         parts = set(self.cut)
@@ -221,36 +217,12 @@ def mask_api_key(key: str | None) -> str | None:
     return "****" + (key[-4:] if len(key) > 4 else "")
 
 
-def _cut_text(text: str, limit: int) -> str:
+def cut_text(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + CUT_MARK
-
-
-def _bytes_of(headers: Any) -> int:
-    size = 0
-    for name, value in headers:  # a plain loop: faster than sum(map(...)) over a few headers
-        size += len(name) + len(value)
-    return size
 
 
 def _first_header(headers: RawHeaders, name: bytes) -> bytes | None:
     return next((value for key, value in headers if key == name), None)
-
-
-def _kept_headers(headers: Any, cut: dict[str, int], side: str) -> tuple[RawHeaders, int]:
-    """The headers as kept (long ones cut, at most MAX_HEADERS), and the bytes of their names and values."""
-    headers = list(headers)
-    kept: RawHeaders = []
-    size = 0
-    for name, value in headers:
-        if len(kept) == MAX_HEADERS:
-            cut[f"{side}.headers"] = len(headers)
-            break
-        if len(name) > MAX_VALUE or len(value) > MAX_VALUE:
-            cut[f"{side}.headers.{name[:MAX_VALUE].decode('latin-1').lower()}"] = len(value)
-            name, value = name[:MAX_VALUE], value[:MAX_VALUE]
-        kept.append((name, value))
-        size += len(name) + len(value)
-    return kept, size
 
 
 def _text(body: bytes) -> str:
@@ -278,99 +250,3 @@ def _shown_headers(headers: RawHeaders, cut: dict[str, int], side: str) -> list[
             value += f"{CUT_MARK} ({full_size} bytes in all)"
         shown.append([name, value])
     return shown
-
-
-class JournalMiddleware:
-    """Pure ASGI middleware recording every `/v1/leads*` request into a Journal.
-
-    Messages pass through untouched as they come, so streaming and timing are unaffected;
-    the entry is written once the last body chunk has been sent (or the app has failed). Only
-    references to the messages' bytes are kept on the way; the cutting happens once, at the end.
-    """
-
-    def __init__(self, app: ASGIApp, journal: Journal) -> None:
-        self.app = app
-        self.journal = journal
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not is_leads_path(scope["path"]):
-            await self.app(scope, receive, send)
-            return
-        started_at = now_ms()
-        started = time.perf_counter()
-        exchange, send = exchange_of(scope, send)
-        exchange.keep_body = MAX_BODY
-        failed = False
-        request_chunks: list[bytes] | None = None
-        received = 0
-        recorded = False
-
-        def record() -> None:
-            nonlocal recorded
-            if recorded:
-                return
-            recorded = True
-            status = exchange.status
-            if status is None and failed:
-                status = 500  # what the server's outermost error handler answers
-            # One light pass over the headers here: the cutting loop runs for oversized ones alone.
-            cut: dict[str, int] = {}
-            request_headers = scope["headers"]
-            request_size = _bytes_of(request_headers)
-            if request_size > MAX_VALUE or len(request_headers) > MAX_HEADERS:
-                request_headers, request_size = _kept_headers(request_headers, cut, "request")
-            response_headers = exchange.headers
-            response_size = _bytes_of(response_headers)
-            if (response_size > MAX_VALUE or len(response_headers) > MAX_HEADERS  # type: ignore[arg-type]
-                    or not isinstance(response_headers, list)):
-                response_headers_kept, response_size = _kept_headers(response_headers, cut, "response")
-            else:
-                response_headers_kept = response_headers
-            path = scope["path"]
-            if len(path) > MAX_VALUE:
-                cut["path"] = len(path)
-                path = _cut_text(path, MAX_VALUE)
-            query = scope.get("query_string", b"")
-            if len(query) > MAX_VALUE:
-                cut["query"] = len(query)
-                query_text = _cut_text(query[:MAX_VALUE + 1].decode("latin-1"), MAX_VALUE)
-            else:
-                query_text = query.decode("latin-1")
-            request_body = None
-            if request_chunks is not None:
-                request_body = request_chunks[0] if len(request_chunks) == 1 else b"".join(request_chunks)
-                if received > MAX_BODY:
-                    cut["request.body"] = received
-            chunks = exchange.body_chunks
-            response_body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            if exchange.body_size > MAX_BODY:
-                cut["response.body"] = exchange.body_size
-            size = (ENTRY_OVERHEAD + request_size + response_size + HEADER_OVERHEAD * (
-                len(request_headers) + len(response_headers_kept)) + len(path) + len(query_text)
-                + len(request_body or b"") + len(response_body))
-            self.journal.record(JournalEntry(
-                scope["method"], path, query_text, status, (time.perf_counter() - started) * 1000, started_at,
-                request_headers, request_body, response_headers_kept, response_body, cut, size,
-            ))
-
-        async def watching_receive() -> Message:
-            nonlocal request_chunks, received
-            message = await receive()
-            if message["type"] == "http.request":
-                chunk = message.get("body", b"")
-                if request_chunks is None:
-                    request_chunks = []
-                if received < MAX_BODY and chunk:
-                    request_chunks.append(chunk[:MAX_BODY - received] if received + len(chunk) > MAX_BODY else chunk)
-                received += len(chunk)
-            return message
-
-        exchange.on_complete.append(record)  # recorded as soon as the answer is out
-        try:
-            await self.app(scope, receive if scope["method"] in _BODYLESS_METHODS else watching_receive, send)
-        except Exception:
-            failed = True
-            raise
-        finally:
-            record()
-            exchange.on_complete.clear()  # `record` holds the scope, which holds the exchange: no cycle left to collect

@@ -8,7 +8,7 @@ import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .exchange import exchange_of
+from .exchange import exchange_of, release_exchange
 
 logger = logging.getLogger("mock_server.access")
 LINE_FORMAT = "%s %s %d %.1fms"
@@ -16,6 +16,9 @@ LINE_FORMAT = "%s %s %d %.1fms"
 
 class AccessLog:
     """Each request's line is logged at the end of the event loop's step in which it was answered.
+
+    The outermost step of the stack: it also takes the request's exchange out of the scope when
+    the request is done (see `release_exchange`).
 
     A busy server answers several requests a step: their lines go out as one record, a line each
     in its message (`record.access_lines` holds them apart), which costs a fraction of a record
@@ -28,8 +31,14 @@ class AccessLog:
         self._writing_on: asyncio.AbstractEventLoop | None = None  # the loop where the pending lines will be logged
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not logger.isEnabledFor(logging.INFO):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if not logger.isEnabledFor(logging.INFO):
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                release_exchange(scope)  # the outermost step: no one reads it after this
             return
         started = time.perf_counter()
         exchange, send = exchange_of(scope, send)
@@ -44,6 +53,7 @@ class AccessLog:
             status = exchange.status
             # an app that fails before answering gets 500 from the server
             self._pending.append((scope["method"], scope["path"], 500 if status is None else status, elapsed))
+            release_exchange(scope)
 
     def _log_pending(self) -> None:
         pending, self._pending, self._writing_on = self._pending, [], None

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import error_response
 from .exchange import exchange_of
-from ..serving.protocol import RequestTimeout
+from ..serving.refusals import RequestTimeout
 
 
 class ClientWentAway(BaseException):

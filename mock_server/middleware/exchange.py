@@ -82,3 +82,13 @@ async def call_with_head_hook(app: ASGIApp, scope: Scope, receive: Receive, send
     except BaseException:
         exchange.on_head.remove(hook)
         raise
+
+
+def release_exchange(scope: Scope) -> None:
+    """Takes the request's exchange out of its scope, once the outermost step is done with the request.
+
+    The exchange holds the server's `send`, whose response cycle holds the scope: left in place,
+    that is a reference cycle per request, which only the garbage collector frees (a collection
+    every few dozen requests, each walking every young object).
+    """
+    scope.pop(EXCHANGE, None)

@@ -23,7 +23,7 @@ def server_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Confi
     client. The body timeout lives in the app (`BodyDeadline`), where it can answer in the envelope.
     """
     return uvicorn.Config(
-        app,
+        getattr(app, "served", app),  # the mock's Connexion stack, without the app's forwarding call
         http=guarded_protocol(connection_limits(settings)),
         ws="none",  # the API has no WebSockets; uvicorn's would refuse an upgrade with a bare text/plain 403
         timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type] # call_later takes a float
