@@ -10,33 +10,11 @@ from typing import Any
 import pytest
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
+from test_mock_serving import NotPaused, RecordingTransport
+
 from mock_server.serving.answers import AnswerCycle
 
 DATE = [(b"date", b"Tue, 01 Dec 2026 15:00:00 GMT")]
-
-
-class Written:
-    """A transport that keeps what is written."""
-
-    def __init__(self) -> None:
-        self.data = b""
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-
-class NotPaused:
-    write_paused = False
-
-    def resume_reading(self) -> None:
-        pass
 
 
 def cycle(kind: type[RequestResponseCycle], method: str = "GET", keep_alive: bool = True) -> RequestResponseCycle:
@@ -44,7 +22,7 @@ def cycle(kind: type[RequestResponseCycle], method: str = "GET", keep_alive: boo
     scope: Any = {"type": "http", "method": method, "path": "/v1/leads", "headers": []}
     logger = logging.getLogger("test")
     arguments: dict[str, Any] = dict(
-        scope=scope, transport=Written(), flow=NotPaused(), logger=logger, access_logger=logger, access_log=False,
+        scope=scope, transport=RecordingTransport(), flow=NotPaused(), logger=logger, access_logger=logger, access_log=False,
         default_headers=DATE, message_event=asyncio.Event(), expect_100_continue=False, keep_alive=keep_alive,
         on_response=lambda: None)
     if kind is AnswerCycle:

@@ -15,6 +15,8 @@ from mock_server.serving.answers import AnswerCycle
 
 
 class RecordingTransport:
+    """A transport that keeps each write (one written after its close is marked)."""
+
     def __init__(self) -> None:
         self.writes: list[bytes] = []
         self.closed = False
@@ -28,9 +30,17 @@ class RecordingTransport:
     def is_closing(self) -> bool:
         return self.closed
 
+    @property
+    def data(self) -> bytes:
+        """Everything written, as the peer reads it."""
+        return b"".join(self.writes)
+
 
 class NotPaused:
     write_paused = False
+
+    def resume_reading(self) -> None:
+        pass
 
 
 def answer_cycle(transport: RecordingTransport) -> AnswerCycle:
