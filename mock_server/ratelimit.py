@@ -20,6 +20,7 @@ API_PREFIX = "/v1"
 UNLIMITED_PREFIXES = ("/v1/ui", "/v1/openapi.json", "/v1/openapi.yaml")  # the docs, not the API
 _API_PATHS = API_PREFIX + "/"
 MAX_BUCKETS = 10_000  # past this many windows the oldest is dropped (O(1)): memory stays bounded
+PENDING_DECISION = "mock.rate_limit_decision"  # the scope key of a GET's decision, while it may still wait
 
 
 def key_bucket(user_id: str) -> str:
@@ -60,7 +61,11 @@ _new_decision = tuple.__new__
 
 
 class SharedWindows(Protocol):
-    """Windows kept outside the process (in the store's database), so that several processes share them."""
+    """Windows kept outside the process (in the store's database), so that several processes share them.
+
+    They may also hold a hit back, to send it with the store's next statement: `queue_hit(bucket, length,
+    limit)` then returns a `QueuedCount`.
+    """
 
     def hit_window(self, bucket: str, length: int, limit: int) -> tuple[int, bool, float] | None:
         """(requests counted, whether this one was refused, seconds left); None when unreachable."""
@@ -69,6 +74,37 @@ class SharedWindows(Protocol):
         """Spends the rest of the bucket's window; the seconds left, or None when unreachable."""
 
     def reset_windows(self) -> None: ...
+
+
+class QueuedCount(Protocol):
+    def counted(self) -> tuple[int, bool, float] | None:
+        """hit_window's answer for a queued hit: sent now if it still waits."""
+
+
+class PendingDecision:
+    """A request's decision, made when first asked for: until then its hit may wait for the store's next round
+    trip (a GET's read), so that one round trip serves both."""
+
+    __slots__ = ("_limiter", "_bucket", "_limit", "_length", "_queued", "_decision")
+
+    def __init__(self, limiter: RateLimiter, bucket: str, limit: int, length: int, queued: QueuedCount) -> None:
+        self._limiter, self._bucket, self._limit, self._length = limiter, bucket, limit, length
+        self._queued = queued
+        self._decision: Decision | None = None
+
+    def __call__(self) -> Decision:
+        decision = self._decision
+        if decision is None:
+            counted = self._queued.counted()
+            decision = self._decision = (_shared_decision(counted, self._limit) if counted is not None
+                                         else self._limiter.count_here(self._bucket, self._limit, self._length))
+        return decision
+
+
+def _shared_decision(counted: tuple[int, bool, float], limit: int) -> Decision:
+    hits, refused, seconds_left = counted
+    reset = max(1, math.ceil(seconds_left))
+    return Decision(False, limit, 0, reset) if refused else Decision(True, limit, max(0, limit - hits), reset)
 
 
 class RateLimiter:
@@ -83,16 +119,25 @@ class RateLimiter:
         self.clock = clock
         self.max_buckets = max_buckets
         self.shared = shared
+        self._queue_hit: Callable[[str, int, int], QueuedCount] | None = getattr(shared, "queue_hit", None)
         # bucket -> [window start, requests counted], oldest window first
         self._windows: OrderedDict[str, list[float]] = OrderedDict()
 
     def hit(self, bucket: str) -> Decision:
         limit, length = self.runtime.rate_limit, self.runtime.rate_window_seconds
-        counted = self.shared.hit_window(bucket, length, limit) if self.shared is not None else None
-        if counted is not None:
-            hits, refused, seconds_left = counted
-            reset = max(1, math.ceil(seconds_left))
-            return Decision(False, limit, 0, reset) if refused else Decision(True, limit, max(0, limit - hits), reset)
+        if self.shared is not None and (counted := self.shared.hit_window(bucket, length, limit)) is not None:
+            return _shared_decision(counted, limit)
+        return self.count_here(bucket, limit, length)
+
+    def hit_later(self, bucket: str) -> PendingDecision | None:
+        """The hit as a decision made when asked for, when the shared windows can queue it; else None."""
+        if self._queue_hit is None:
+            return None
+        limit, length = self.runtime.rate_limit, self.runtime.rate_window_seconds
+        return PendingDecision(self, bucket, limit, length, self._queue_hit(bucket, length, limit))
+
+    def count_here(self, bucket: str, limit: int, length: int) -> Decision:
+        """A hit counted in this process's own windows."""
         now = self.clock()
         window = self._windows.get(bucket)
         if window is None or now >= window[0] + length:
@@ -160,9 +205,47 @@ class RateLimitMiddleware:
             else:
                 client = scope.get("client")
                 bucket = f"address:{client[0] if client else 'unknown'}"
+        if scope["method"] == "GET" and (pending := self.limiter.hit_later(bucket)) is not None:
+            await self._decided_at_the_head(pending, scope, receive, send)
+            return
         decision = self.limiter.hit(bucket)
         if not decision.allowed:
             refusal = error_response(RateLimitExceeded(decision.reset, headers=decision.headers()))
             await refusal(scope, receive, send)
             return
         await call_with_head_hook(self.app, scope, receive, send, decision.stamp)
+
+    async def _decided_at_the_head(self, pending: PendingDecision, scope: Scope, receive: Receive,
+                                   send: Send) -> None:
+        """Runs the app before the decision is made (a GET changes nothing), so that the hit can share the
+        read's round trip; decides when the answer's head is due, and answers 429 instead when refused."""
+        scope[PENDING_DECISION] = pending
+        refused = False
+
+        async def send_decided(message: Message) -> None:
+            nonlocal refused
+            if message["type"] == "http.response.start":
+                decision = pending()
+                if not decision.allowed:
+                    refused = True
+                    return
+                decision.stamp(message)
+            elif refused:
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_decided)
+        except Exception:
+            if pending().allowed:
+                raise
+        decision = pending()
+        if not decision.allowed:  # whatever the app answered, or did not
+            await error_response(RateLimitExceeded(decision.reset, headers=decision.headers()))(scope, receive, send)
+
+
+def refused_by_rate_limit(scope: Scope) -> bool:
+    """Whether the rate limit refuses this request, deciding now if its decision was left pending; a step that
+    would act on the request (a fault, a delay) asks first, and leaves a refused request to the 429."""
+    pending = scope.get(PENDING_DECISION)
+    return pending is not None and not pending().allowed

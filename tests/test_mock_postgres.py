@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import subprocess
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from psycopg import pq
 
 from conftest import assert_error
+from mock_server.api_errors import LeadNotFound
+from mock_server.sample_data import default_dataset
+from mock_server.store import user_id_for
+from mock_server.store.postgres import PostgresStore
 from postgres import Cluster
 from tests import preloaded
 
@@ -145,13 +152,17 @@ def test_a_keys_rate_limit_window_counts_requests_to_both_processes(postgres_url
     mocks = start_mocks(postgres_url, tmp_path, 2, "--rate-limit", "10/minute")
     try:
         with mocks[0].client() as one, mocks[1].client() as other:
-            remaining = [int((one, other)[n % 2].get("/v1/leads", params={"limit": 1})
+            # lists, gets by id (whose hit shares the read's round trip) and creates, alternating between processes
+            paths = ["/v1/leads?limit=1", f"/v1/leads/{RACHEL_ID}", "/v1/leads"]
+            remaining = [int((one, other)[n % 2].request("POST" if n % 3 == 2 else "GET", paths[n % 3],
+                                                         json={"name": "Counted"} if n % 3 == 2 else None)
                              .headers["RateLimit-Remaining"]) for n in range(10)]
             assert remaining == list(range(9, -1, -1))
             for client in (one, other):
-                refused = client.get("/v1/leads")
-                assert_error(refused, 429, "RATE_LIMIT_EXCEEDED")
-                assert int(refused.headers["Retry-After"]) >= 1
+                for method, path in (("GET", f"/v1/leads/{RACHEL_ID}"), ("GET", "/v1/leads"), ("POST", "/v1/leads")):
+                    refused = client.request(method, path, json={"name": "Refused"} if method == "POST" else None)
+                    assert_error(refused, 429, "RATE_LIMIT_EXCEEDED")
+                    assert int(refused.headers["Retry-After"]) >= 1
             with mocks[0].client(OTHER_KEY) as tenant:  # another key has its own window
                 assert tenant.get("/v1/leads").status_code == 200
             assert httpx.post(mocks[1].base + "/__mock/reset", timeout=30).status_code == 200
@@ -209,6 +220,44 @@ def test_a_database_that_goes_away_gives_500_naming_it_and_the_mock_recovers_whe
         with contextlib.suppress(RuntimeError):  # already down when the test failed during the outage
             cluster.stop("immediate")
         cluster.remove()
+
+
+def round_trips(store: PostgresStore, action: Callable[[], object]) -> int:
+    """How many times `action` waited for the database: the Sync messages libpq sent (its protocol trace)."""
+    pgconn = store._connection.pgconn  # type: ignore[union-attr]
+    with tempfile.TemporaryFile() as trace:
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            action()
+        finally:
+            pgconn.untrace()
+        trace.seek(0)
+        return sum(line.split(b"\t")[:3] == [b"F", b"4", b"Sync"] for line in trace.read().splitlines())
+
+
+def test_a_get_by_id_and_its_queued_rate_limit_hit_take_one_round_trip(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url, default_dataset, user_id_for(KEY))
+    try:
+        owner = user_id_for(KEY)
+        first = store.queue_hit("user:tripper", 60, 10)
+        # the connection's first pipeline fails (nothing prepared yet): each statement is prepared and runs again
+        assert json.loads(store.get_json(owner, RACHEL_ID))["id"] == RACHEL_ID
+        assert first.counted()[:2] == (1, False)
+        for expected_hits in (2, 3):
+            hit = store.queue_hit("user:tripper", 60, 10)
+            assert round_trips(store, lambda: store.get_json(owner, RACHEL_ID)) == 1
+            assert round_trips(store, hit.counted) == 0  # already counted, in the same round trip
+            assert hit.counted()[:2] == (expected_hits, False)
+        lone = store.queue_hit("user:tripper", 60, 10)
+        assert round_trips(store, lone.counted) == 1 and lone.counted()[0] == 4  # a hit alone when asked for
+        two = [store.queue_hit("user:tripper", 60, 5) for _ in range(2)]
+        assert round_trips(store, lambda: store.list_leads(owner, status=None, interest_level=None, limit=1)) == 2
+        assert [queued.counted()[:2] for queued in two] == [(5, False), (5, True)]  # in order; refused not counted
+        with pytest.raises(LeadNotFound):
+            store.get_json(owner, "00000000-0000-4000-8000-000000000000")
+    finally:
+        store.close()
 
 
 def test_an_unreachable_database_at_start_up_is_one_line_naming_it_without_its_password() -> None:

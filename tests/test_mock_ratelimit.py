@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
-from conftest import OTHER_KEY, RACHEL_ID, ApiClient, assert_error, make_app
+import pytest
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
+
+from conftest import KEY, OTHER_KEY, RACHEL_ID, ApiClient, assert_error, make_app
+from mock_server.auth import ApiKeys
 from mock_server.config import Runtime, Settings
-from mock_server.ratelimit import RateLimiter
+from mock_server.controls.faults import FaultMiddleware
+from mock_server.ratelimit import RateLimiter, RateLimitMiddleware
+from mock_server.store import user_id_for
 
 
 class FakeClock:
@@ -208,3 +215,65 @@ def test_shared_windows_decide_and_this_process_counts_only_while_they_are_unrea
     limiter.reset()
     shared.down = False
     assert shared.hits == {} and limiter.hit("key:a").remaining == 1
+
+
+class QueuingCounts(SharedCounts):
+    """Shared windows that hold a hit back until its count is asked for, as the PostgreSQL store does
+    (it sends the hit with the request's read); `log` says in which order things happened."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[str] = []
+
+    def queue_hit(self, bucket: str, length: int, limit: int) -> Any:
+        self.log.append("hit queued")
+        windows = self
+
+        class Queued:
+            def counted(self) -> tuple[int, bool, float] | None:
+                windows.log.append("hit counted")
+                return windows.hit_window(bucket, length, limit)
+
+        return Queued()
+
+
+def queuing_api(limit: int, latency_ms: tuple[int, int] | None = None) -> tuple[ApiClient, QueuingCounts]:
+    """The rate limit and the faults around an app that logs when it runs and answers 200."""
+    shared = QueuingCounts()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        shared.log.append(f"{scope['method']} ran")
+        await JSONResponse({"success": True, "data": {}})(scope, receive, send)
+
+    async def sleep(seconds: float) -> None:
+        shared.log.append(f"slept {seconds * 1000:.0f} ms")
+
+    runtime = Runtime(latency_ms, 0.0, limit, 60)
+    limiter = RateLimiter(runtime, clock=FakeClock(), shared=shared)
+    faults = FaultMiddleware(app, runtime, sleep=sleep)
+    return ApiClient(RateLimitMiddleware(faults, limiter=limiter, api_keys=ApiKeys([KEY]))), shared
+
+
+def test_a_get_is_decided_when_its_answer_is_due_and_refused_with_429_over_the_limit() -> None:
+    api, shared = queuing_api(limit=1)
+    allowed = api.get("/v1/leads")
+    assert allowed.status_code == 200 and allowed.headers["RateLimit-Remaining"] == "0"
+    assert shared.log == ["hit queued", "GET ran", "hit counted"]  # the hit could go with the app's read
+    refused = api.get("/v1/leads")
+    assert_error(refused, 429, "RATE_LIMIT_EXCEEDED")
+    assert refused.headers["Retry-After"] == "13" and refused.headers["RateLimit-Remaining"] == "0"
+    assert shared.hits == {f"user:{user_id_for(KEY)}": 1}  # the refused request did not count
+
+
+def test_a_write_is_decided_before_the_app_runs() -> None:
+    api, shared = queuing_api(limit=1)
+    assert api.post("/v1/leads", json={}).status_code == 200
+    assert_error(api.post("/v1/leads", json={}), 429, "RATE_LIMIT_EXCEEDED")
+    assert shared.log == ["POST ran"]  # counted at once (hit_window), and the refused one never ran
+
+
+def test_a_get_over_the_limit_is_refused_before_the_latency_the_mock_was_told_to_add() -> None:
+    api, shared = queuing_api(limit=1, latency_ms=(40, 40))
+    assert api.get("/v1/leads").status_code == 200
+    assert_error(api.get("/v1/leads"), 429, "RATE_LIMIT_EXCEEDED")
+    assert shared.log == ["hit queued", "hit counted", "slept 40 ms", "GET ran", "hit queued", "hit counted"]

@@ -266,6 +266,17 @@ def test_get_json_is_the_json_of_get(store: LeadStore) -> None:
     assert store.get(OWNER, lead["id"].upper()) == lead  # ids are matched whatever their letter case
 
 
+def test_reads_keep_answering_after_writes_that_were_rolled_back(store: LeadStore) -> None:
+    lead = store.create(OWNER, {"name": "Rolled Back"})
+    for number in range(8):  # often enough for a driver to prepare its statements
+        store.update(OWNER, lead["id"], {"notes": f"note {number}"})
+        assert store.get(OWNER, lead["id"])["notes"] == f"note {number}"
+    for _ in range(2):
+        with pytest.raises(VersionConflict):
+            store.update(OWNER, lead["id"], {"notes": "stale"}, version=1)
+        assert json.loads(store.get_json(OWNER, lead["id"]))["notes"] == "note 7"
+
+
 def test_another_users_lead_is_not_found(store: LeadStore) -> None:
     lead = store.create(OWNER, {"name": "Mine"})
     for attempt in (lambda: store.get(OTHER, lead["id"]), lambda: store.update(OTHER, lead["id"], {"notes": "x"}),

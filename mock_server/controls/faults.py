@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import ApiError, error_response, issue
+from ..ratelimit import refused_by_rate_limit
 from .prefer import MAX_DELAY_MS, NO_PREFERENCES, Preferences, parse_prefer, prefer_values
 
 __all__ = ["MAX_DELAY_MS", "FaultMiddleware", "ForcedAnswers", "Preferences", "parse_prefer", "sleep_at_least"]
@@ -136,6 +137,8 @@ class FaultMiddleware:
         if not values and runtime.latency_ms is None and not self.forced.codes and runtime.error_rate <= 0:
             await self.app(scope, receive, send)  # nothing asked, nothing configured: the common request
             return
+        if refused_by_rate_limit(scope):
+            return  # the rate limit answers 429, with nothing delayed or failed
         prefer = parse_prefer(values) if values else NO_PREFERENCES
         applied: list[str] = []
         if prefer.delay_ms is not None:

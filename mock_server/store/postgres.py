@@ -19,10 +19,12 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict
 
-from ..api_errors import AlreadyConverted, DatabaseUnavailable
+from ..api_errors import AlreadyConverted, DatabaseUnavailable, LeadNotFound
 from ..timestamps import now_ms
+from . import hot_statements as hot
 from .base import StoreOpenError
 from .sql import Cursor, Loader, SqlStore
 from .sql_rows import CREATE_LEAD_INDEXES, DROP_LEAD_INDEXES
@@ -55,17 +57,6 @@ CREATE UNLOGGED TABLE rate_windows (bucket text PRIMARY KEY, started double prec
 """ + "".join(f"{statement};\n" for statement in CREATE_LEAD_INDEXES)
 MIGRATIONS: list[tuple[int, str]] = [(1, _SCHEMA_1)]  # (version, script): append, never edit a shipped one
 SCHEMA_VERSION = MIGRATIONS[-1][0]
-# One statement per hit: a window starts at a bucket's first request; a refused request does not count
-_HIT_WINDOW = """
-INSERT INTO rate_windows AS w (bucket, started, hits, refused)
-VALUES (%(bucket)s, extract(epoch FROM clock_timestamp()), 1, false)
-ON CONFLICT (bucket) DO UPDATE SET
-    started = CASE WHEN w.started + %(length)s <= excluded.started THEN excluded.started ELSE w.started END,
-    refused = w.started + %(length)s > excluded.started AND w.hits >= %(limit)s,
-    hits = CASE WHEN w.started + %(length)s <= excluded.started THEN 1
-                WHEN w.hits >= %(limit)s THEN w.hits ELSE w.hits + 1 END
-RETURNING hits, refused, started + %(length)s - extract(epoch FROM clock_timestamp())
-"""
 
 
 def describe(url: str) -> str:
@@ -91,6 +82,7 @@ class PostgresStore(SqlStore):
         self._connection: psycopg.Connection | None = None
         self._last_used = 0.0
         self._windows_failing = False
+        self._queued_hits: list[hot.QueuedHit] = []
         try:
             connection = self._connect()
             self._prepare(connection)
@@ -104,6 +96,7 @@ class PostgresStore(SqlStore):
     @contextlib.contextmanager
     def _write(self) -> Iterator[Cursor]:
         with self._lock, self._failures_reported():
+            self._settle_hits()
             connection = self._usable_connection()
             try:
                 with connection.transaction(), connection.cursor() as cursor:
@@ -117,10 +110,18 @@ class PostgresStore(SqlStore):
     @contextlib.contextmanager
     def _read(self) -> Iterator[Cursor]:
         with self._lock, self._failures_reported():
+            self._settle_hits()
             connection = self._usable_connection()
             with connection.cursor() as cursor:
                 yield cursor
             self._last_used = time.monotonic()
+
+    def get_json(self, user_id: str, lead_id: str) -> str:
+        with self._lock, self._failures_reported():
+            result = self._settle_hits(then=(hot.GET_DOC, [user_id.encode(), lead_id.lower().encode()]))
+        if result is None or result.ntuples == 0:
+            raise LeadNotFound()
+        return bytes(result.get_value(0, 0) or b"").decode()
 
     def _lock_user(self, cursor: Cursor, user_id: str) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [user_id])
@@ -142,23 +143,17 @@ class PostgresStore(SqlStore):
 
     # -- rate-limit windows shared by every process -----------------------------------------------
 
-    def hit_window(self, bucket: str, length: int, limit: int) -> tuple[int, bool, float] | None:
+    def hit_window(self, bucket: str, length: int, limit: int) -> hot.Counted | None:
         """(requests counted in the window, whether this one was refused, seconds left); None when the
         database cannot be reached (the limiter then counts in this process)."""
-        try:
-            with self._lock:
-                connection = self._usable_connection()
-                row = connection.execute(_HIT_WINDOW, {"bucket": bucket, "length": length, "limit": limit}).fetchone()
-                self._last_used = time.monotonic()
-        except _FAILURES as error:
-            self._drop_connection()
-            if not self._windows_failing:
-                logger.warning("rate-limit windows counted per process: database %s: %s", self.database,
-                               _first_line(error))
-            self._windows_failing = True
-            return None
-        self._windows_failing = False
-        return int(row[0]), bool(row[1]), float(row[2])
+        return self.queue_hit(bucket, length, limit).counted()
+
+    def queue_hit(self, bucket: str, length: int, limit: int) -> hot.QueuedHit:
+        """A hit sent with this store's next statement (one round trip for both), or when its count is asked for."""
+        hit = hot.QueuedHit(hot.hit_statement(bucket, length, limit), self._settle_hits)
+        with self._lock:
+            self._queued_hits.append(hit)
+        return hit
 
     def exhaust_window(self, bucket: str, length: int, limit: int) -> float | None:
         """Spends the rest of the bucket's window (opening one when none runs); the seconds it has left."""
@@ -166,6 +161,7 @@ class PostgresStore(SqlStore):
         if counted is None:
             return None
         with self._lock, self._failures_reported():
+            self._settle_hits()
             self._usable_connection().execute(
                 "UPDATE rate_windows SET hits = GREATEST(hits, %(limit)s) WHERE bucket = %(bucket)s",
                 {"bucket": bucket, "limit": limit})
@@ -173,6 +169,7 @@ class PostgresStore(SqlStore):
 
     def reset_windows(self) -> None:
         with self._lock, self._failures_reported():
+            self._settle_hits()
             self._usable_connection().execute("DELETE FROM rate_windows")
 
     # -- internals --------------------------------------------------------------------------------
@@ -184,6 +181,48 @@ class PostgresStore(SqlStore):
         self._connection = connection
         self._last_used = time.monotonic()
         return connection
+
+    def _settle_hits(self, then: hot.Statement | None = None) -> pq.abc.PGresult | None:
+        """Sends the queued hits, and `then` after them, in one round trip; the rows of `then`.
+
+        A hit that fails leaves its count to this process; a failure of `then` raises psycopg's error.
+        """
+        with self._lock:
+            hits, self._queued_hits = self._queued_hits, []
+            statements = [hit.statement for hit in hits] + ([then] if then is not None else [])
+            if not statements:
+                return None
+            try:
+                pgconn = self._usable_connection().pgconn
+                results = (hot.run_together(pgconn, statements) if len(statements) > 1
+                           else [hot.run(pgconn, statements[0])])
+                self._last_used = time.monotonic()
+            except _FAILURES as error:
+                self._drop_connection()
+                for hit in hits:
+                    hit.settle(None)
+                if hits:
+                    self._report_windows(error)
+                if then is None:
+                    return None
+                raise
+            failure: BaseException | None = None
+            for hit, result in zip(hits, results):
+                try:
+                    hit.settle(hot.counted_of(hot.checked(pgconn, result)))
+                except psycopg.Error as error:
+                    hit.settle(None)
+                    failure = error
+            if hits:
+                self._report_windows(failure)
+            return hot.checked(pgconn, results[-1]) if then is not None else None
+
+    def _report_windows(self, failure: BaseException | None) -> None:
+        """Logs the windows' move to this process's count when a hit fails, once until one succeeds."""
+        if failure is not None and not self._windows_failing:
+            logger.warning("rate-limit windows counted per process: database %s: %s", self.database,
+                           _first_line(failure))
+        self._windows_failing = failure is not None
 
     def _usable_connection(self) -> psycopg.Connection:
         connection = self._connection
