@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any, Protocol
 
@@ -91,11 +92,21 @@ class Position:
 
 @dataclass
 class LeadPage:
-    leads: list[Record]
+    """One page of a list. An answer needs only the leads' texts and the sort keys of its first and last
+    lead (its cursors), so `leads`, the records, are parsed from the texts when first asked for."""
+
     offset: int  # index of the first lead of the page in the filtered, ordered list
     total: int  # leads matching the filters
     stats: dict[str, Any]
-    leads_json: list[str]  # the same leads as JSON texts
+    leads_json: list[str]  # the page's leads as JSON texts, in order
+    keys: list[SortKey]  # their (created_at, id)
+    parsed: list[Record] | None = field(default=None, repr=False)
+
+    @property
+    def leads(self) -> list[Record]:
+        if self.parsed is None:
+            self.parsed = [json.loads(text) for text in self.leads_json]
+        return self.parsed
 
 
 def page_offset(position: Position, total: int, limit: int, ahead_of_key: int) -> int:

@@ -44,31 +44,21 @@ def decode(cursor: str) -> Position:
     return Position(key=(created_at, lead_id), before=before)
 
 
-def page_data(page: LeadPage, limit: int) -> dict[str, Any]:
-    """`data` of a list answer: the leads, `meta` (page the offset falls in), `stats` and `cursors`."""
+def page_json(page: LeadPage, limit: int) -> str:
+    """`data` of a list answer as JSON text: the leads spliced in from their texts (encoding dominates a
+    page), then `meta` (the page the offset falls in), `stats` and `cursors`."""
     number = page.offset // limit + 1
     total_pages = math.ceil(page.total / limit)
     has_more = number < total_pages
     next_cursor = prev_cursor = None
     if has_more:  # then the page has leads: its offset is short of the last page
-        next_cursor = encode(Position(key=_key(page.leads[-1]), before=False))
+        next_cursor = encode(Position(key=page.keys[-1], before=False))
     if number > 1:
-        first = _key(page.leads[0]) if page.leads else None  # past the end: step back from the end
+        first = page.keys[0] if page.keys else None  # past the end: step back from the end
         prev_cursor = encode(Position(key=first, before=True))
-    return {
-        "leads": page.leads,
+    rest = {
         "meta": {"page": number, "limit": limit, "total": page.total, "totalPages": total_pages, "hasMore": has_more},
         "stats": page.stats,
         "cursors": {"next": next_cursor, "prev": prev_cursor},
     }
-
-
-def _key(lead: dict[str, Any]) -> tuple[str, str]:
-    return lead["created_at"], lead["id"]
-
-
-def page_json(page: LeadPage, limit: int) -> str:
-    """`page_data` as JSON text, the leads spliced in from their cached texts (encoding dominates a page)."""
-    data = page_data(page, limit)
-    del data["leads"]
-    return '{"leads":[' + ",".join(page.leads_json) + "]," + json_text(data)[1:]
+    return '{"leads":[' + ",".join(page.leads_json) + "]," + json_text(rest)[1:]

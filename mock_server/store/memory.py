@@ -90,10 +90,11 @@ class MemoryStore:
                 ahead = total - (view.bisect_right if position.before else view.bisect_left)(position.key)
             offset = page_offset(position, total, limit, ahead)
         stop = max(0, total - offset)
-        keys = view.islice(max(0, stop - limit), stop, reverse=True) if stop else ()
+        keys = list(view.islice(max(0, stop - limit), stop, reverse=True)) if stop else []
         leads = [dict(user.leads[key[1]]) for key in keys]
         leads_json = [user.text_of(lead) for lead in leads]
-        return LeadPage(leads=leads, offset=offset, total=total, stats=user.stats(), leads_json=leads_json)
+        return LeadPage(offset=offset, total=total, stats=user.stats(), leads_json=leads_json, keys=keys,
+                        parsed=leads)
 
     def get(self, user_id: str, lead_id: str) -> Record:
         return dict(self._lead(user_id, lead_id))

@@ -107,7 +107,7 @@ class SqlStore:
                 rows = cursor.execute(self._sql(
                     f"{counts_sql} UNION ALL SELECT 1, {_NO_TEXT}, {_NO_TEXT}, count(*), {_NO_TEXT} "
                     f"FROM leads WHERE {where} AND (created_at, id) >= (?, ?) UNION ALL "
-                    f"SELECT * FROM (SELECT 2, {_NO_TEXT}, {_NO_TEXT}, {_NO_COUNT}, doc FROM leads WHERE {where} "
+                    f"SELECT * FROM (SELECT 2, created_at, id, {_NO_COUNT}, doc FROM leads WHERE {where} "
                     f"AND (created_at, id) < (?, ?) {_ORDER} LIMIT ?) AS page"),
                     [user_id, *params, *position.key, *params, *position.key, limit]).fetchall()
                 total, stats = counted_stats(rows, status, interest_level)
@@ -124,13 +124,13 @@ class SqlStore:
                                                [*params, *position.key]).fetchone()[0]
                     offset = page_offset(position, total, limit, ahead)
                 rows = cursor.execute(self._sql(
-                    f"{counts_sql} UNION ALL SELECT * FROM (SELECT 2, {_NO_TEXT}, {_NO_TEXT}, {_NO_COUNT}, doc "
+                    f"{counts_sql} UNION ALL SELECT * FROM (SELECT 2, created_at, id, {_NO_COUNT}, doc "
                     f"FROM leads WHERE {where} {_ORDER} LIMIT ? OFFSET ?) AS page"),
                     [user_id, *params, limit, min(offset, _FAR_PAST_THE_END)]).fetchall()
                 total, stats = counted_stats(rows, status, interest_level)
-        texts = [row[4] for row in rows if row[0] == 2]
-        return LeadPage(leads=[json.loads(text) for text in texts], offset=offset, total=total, stats=stats,
-                        leads_json=texts)
+        page_rows = [row for row in rows if row[0] == 2]  # (2, created_at, id, -, doc)
+        return LeadPage(offset=offset, total=total, stats=stats, leads_json=[row[4] for row in page_rows],
+                        keys=[(row[1], row[2]) for row in page_rows])
 
     def get(self, user_id: str, lead_id: str) -> Record:
         result: Record = json.loads(self.get_json(user_id, lead_id))
