@@ -99,9 +99,12 @@ def run_together(pgconn: pq.abc.PGconn, statements: list[Statement]) -> list[pq.
     finally:
         if pgconn.status != pq.ConnStatus.BAD:
             pgconn.exit_pipeline_mode()
+    if len(results) != len(statements):
+        raise psycopg.OperationalError(
+            f"the database answered {len(results)} of a pipeline's {len(statements)} statements")
     return [_unprepared_retried(pgconn, statement, result if result.status != pq.ExecStatus.PIPELINE_ABORTED
                                 else pgconn.exec_prepared(*statement))
-            for statement, result in zip(statements, results, strict=True)]
+            for statement, result in zip(statements, results)]
 
 
 def checked(pgconn: pq.abc.PGconn, result: pq.abc.PGresult) -> pq.abc.PGresult:
