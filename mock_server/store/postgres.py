@@ -161,7 +161,6 @@ class PostgresStore(SqlStore):
         if counted is None:
             return None
         with self._lock, self._failures_reported():
-            self._settle_hits()
             self._usable_connection().execute(
                 "UPDATE rate_windows SET hits = GREATEST(hits, %(limit)s) WHERE bucket = %(bucket)s",
                 {"bucket": bucket, "limit": limit})
@@ -188,10 +187,10 @@ class PostgresStore(SqlStore):
         A hit that fails leaves its count to this process; a failure of `then` raises psycopg's error.
         """
         with self._lock:
+            if not self._queued_hits and then is None:  # the common case of every read and write
+                return None
             hits, self._queued_hits = self._queued_hits, []
             statements = [hit.statement for hit in hits] + ([then] if then is not None else [])
-            if not statements:
-                return None
             try:
                 pgconn = self._usable_connection().pgconn
                 results = (hot.run_together(pgconn, statements) if len(statements) > 1
