@@ -91,10 +91,8 @@ class MemoryStore:
             offset = page_offset(position, total, limit, ahead)
         stop = max(0, total - offset)
         keys = list(view.islice(max(0, stop - limit), stop, reverse=True)) if stop else []
-        leads = [dict(user.leads[key[1]]) for key in keys]
-        leads_json = [user.text_of(lead) for lead in leads]
-        return LeadPage(offset=offset, total=total, stats=user.stats(), leads_json=leads_json, keys=keys,
-                        parsed=leads)
+        leads_json = [user.text_of(user.leads[key[1]]) for key in keys]  # no copies: the answer needs only texts
+        return LeadPage(offset=offset, total=total, stats=user.stats(), leads_json=leads_json, keys=keys)
 
     def get(self, user_id: str, lead_id: str) -> Record:
         return dict(self._lead(user_id, lead_id))
