@@ -42,9 +42,11 @@ def test_without_a_fork_server_the_worker_starts_afresh(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the fork server is Linux only")
 def test_a_signal_to_the_stand_in_reaches_the_forked_worker_and_the_stand_in_ends_by_it(tmp_path: Path) -> None:
-    # The worker says it is ready, then waits; a SIGINT it turns into exit status 7, a SIGTERM ends it.
+    # The worker says it is ready, then waits; a SIGINT it turns into exit status 7, a SIGTERM ends it. It waits
+    # in short sleeps: Python runs a handler only between bytecodes, so a SIGINT landing after `print` returns
+    # and before one long sleep starts would wait for that sleep to end.
     program = ("import signal, sys, time; signal.signal(signal.SIGINT, lambda *_: sys.exit(7)); "
-               "print('ready', flush=True); time.sleep(60)")
+               "print('ready', flush=True)\nfor _ in range(600): time.sleep(0.1)")
     server = forkserver.start()
     assert server is not None
     try:
