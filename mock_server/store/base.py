@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from functools import cached_property
 from typing import Any, Protocol
 
 Record = dict[str, Any]
@@ -100,13 +101,10 @@ class LeadPage:
     stats: dict[str, Any]
     leads_json: list[str]  # the page's leads as JSON texts, in order
     keys: list[SortKey]  # their (created_at, id)
-    parsed: list[Record] | None = field(default=None, repr=False)
 
-    @property
+    @cached_property
     def leads(self) -> list[Record]:
-        if self.parsed is None:
-            self.parsed = [json.loads(text) for text in self.leads_json]
-        return self.parsed
+        return [json.loads(text) for text in self.leads_json]
 
 
 def page_offset(position: Position, total: int, limit: int, ahead_of_key: int) -> int:
