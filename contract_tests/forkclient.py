@@ -10,6 +10,7 @@ worker started afresh. Standard library only: it runs isolated, without site-pac
 """
 import json
 import os
+import select
 import signal
 import socket
 import struct
@@ -39,12 +40,17 @@ def main() -> None:
         connection.close()
         signal.pthread_sigmask(signal.SIG_UNBLOCK, PASSED_ON)  # a signal that came meanwhile is this process's
         os.execv(python, [python, *args])
+    # A signal landing just before the wait below blocks would have its handler run only when the worker
+    # ends; with a wakeup socket, its arrival wakes the wait, so the handler passes it on at once.
+    woken, wakeup = socket.socketpair()
+    wakeup.setblocking(False)
+    signal.set_wakeup_fd(wakeup.fileno(), warn_on_full_buffer=False)
     for signum in PASSED_ON:
         # A worker that ignores SIGINT (started so) ignores it passed on too; a terminal's Ctrl-C reaches it itself.
         signal.signal(signum, lambda received, frame: os.kill(worker, received))
     signal.pthread_sigmask(signal.SIG_UNBLOCK, PASSED_ON)
     try:
-        status = struct.unpack("!i", read_exactly(connection, 4))[0]
+        status = struct.unpack("!i", read_exactly(connection, 4, woken=woken))[0]
     except OSError:
         os._exit(1)  # the fork server went away without the worker's status
     if status < 0:  # ended by a signal: end by it too
@@ -53,10 +59,20 @@ def main() -> None:
     os._exit(status if status >= 0 else 128 - status)
 
 
-def read_exactly(connection: socket.socket, size: int, peer: str = "fork server") -> bytes:
-    """`size` bytes from `connection`; OSError when `peer` hangs up first."""
+def read_exactly(connection: socket.socket, size: int, peer: str = "fork server",
+                 woken: socket.socket | None = None) -> bytes:
+    """`size` bytes from `connection`; OSError when `peer` hangs up first.
+
+    With `woken` (the read end of the signal wakeup socket), a signal wakes the wait, and its handler runs.
+    """
     data = b""
     while len(data) < size:
+        if woken is not None:
+            ready = select.select([connection, woken], [], [])[0]
+            if woken in ready:
+                woken.recv(4096)  # drained: the signals' handlers run as soon as this returns
+            if connection not in ready:
+                continue
         chunk = connection.recv(size - len(data))
         if not chunk:
             raise OSError(f"the {peer} hung up")

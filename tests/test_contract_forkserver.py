@@ -60,3 +60,31 @@ def test_a_signal_to_the_stand_in_reaches_the_forked_worker_and_the_stand_in_end
     finally:
         server.stop()
     assert endings == [7, -signal.SIGTERM]
+
+
+# The stand-in's wait for the worker's status, with its wakeup socket, where a signal cannot interrupt the
+# wait: the signal is blocked in the waiting thread and taken by another, as when it lands just before the
+# wait blocks. Its handler (here: sending what the wait reads) must run at once, not when the wait ends.
+WAIT_WOKEN_BY_A_SIGNAL = """
+import os, signal, socket, sys, threading, time
+sys.path.insert(0, sys.argv[1])
+from forkclient import read_exactly
+connection, peer = socket.socketpair()
+woken, wakeup = socket.socketpair()
+wakeup.setblocking(False)
+signal.set_wakeup_fd(wakeup.fileno(), warn_on_full_buffer=False)
+signal.signal(signal.SIGUSR1, lambda *_: peer.sendall(b"done"))
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+def deliver():
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGUSR1])
+    time.sleep(0.3)
+    os.kill(os.getpid(), signal.SIGUSR1)
+threading.Thread(target=deliver, daemon=True).start()
+print(read_exactly(connection, 4, woken=woken).decode())
+"""
+
+
+def test_a_signal_that_does_not_interrupt_the_stand_ins_wait_still_has_its_handler_run_at_once() -> None:
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", WAIT_WOKEN_BY_A_SIGNAL, str(forkserver.CLIENT.parent)],
+                            capture_output=True, text=True, timeout=20)
+    assert (result.returncode, result.stdout.strip()) == (0, "done"), result.stderr
