@@ -21,6 +21,7 @@ from mock_server.controls.recording import JournalMiddleware
 
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 TOKEN = "s3cret-admin"
+JSON = {"Content-Type": "application/json"}
 FIXTURES: dict[str, dict[str, list[dict[str, Any]]]] = {
     "key-a": {"leads": [{"id": "a1", "name": "Rachel Kim"}], "contacts": [{"id": "c1"}], "clients": []},
     "key-b": {
@@ -253,19 +254,19 @@ def test_an_invalid_setting_value_is_400_naming_the_field(mock: Harness, field: 
     "body", [b"{", b"", b'{"error_rate": NaN}', b'{"error_rate": Infinity}', b"\xff\xfe{", b"[" * 50_000]
 )
 def test_settings_body_that_is_not_json_is_400_invalid_json(mock: Harness, body: bytes) -> None:
-    error_of(mock.call("PATCH", "/__mock/settings", content=body), 400, "INVALID_JSON")
+    error_of(mock.call("PATCH", "/__mock/settings", content=body, headers=JSON), 400, "INVALID_JSON")
 
 
 def test_huge_number_in_settings_is_rejected_cleanly(mock: Harness) -> None:
     body = b'{"error_rate": 1e999, "rate_limit": ' + b"9" * 5000 + b"}"
-    response = mock.call("PATCH", "/__mock/settings", content=body)
+    response = mock.call("PATCH", "/__mock/settings", content=body, headers=JSON)
     assert response.status_code == 400
     assert response.json()["success"] is False
 
 
 @pytest.mark.parametrize("body", [b"[1, 2]", b'"text"', b"5", b"null"])
 def test_settings_body_that_is_not_an_object_is_400_on_field_body(mock: Harness, body: bytes) -> None:
-    error = error_of(mock.call("PATCH", "/__mock/settings", content=body), 400, "VALIDATION_ERROR")
+    error = error_of(mock.call("PATCH", "/__mock/settings", content=body, headers=JSON), 400, "VALIDATION_ERROR")
     assert fields_of(error) == {"body"}
 
 
@@ -275,7 +276,7 @@ def test_empty_settings_object_is_400_no_updates(mock: Harness) -> None:
 
 def test_oversized_settings_body_is_413(mock: Harness) -> None:
     body = b'{"error_rate": 0.5, "pad": "' + b"x" * 70_000 + b'"}'
-    error_of(mock.call("PATCH", "/__mock/settings", content=body), 413, "PAYLOAD_TOO_LARGE")
+    error_of(mock.call("PATCH", "/__mock/settings", content=body, headers=JSON), 413, "PAYLOAD_TOO_LARGE")
 
 
 def test_unknown_control_route_is_404_in_the_envelope(mock: Harness) -> None:

@@ -79,9 +79,12 @@ def test_with_a_token_the_page_is_public_but_every_panel_route_needs_the_token()
 
 def test_mutating_routes_read_only_json_bodies(api: ApiClient) -> None:
     # a web page can post a form or text/plain anywhere without a preflight; JSON needs one
-    for path in ("/datasets", "/datasets/load", "/rate-limit/exhaust"):
-        response = control(api, "POST", path, content=b'{"name": "x"}', headers={"Content-Type": "text/plain"})
-        assert_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+    for method, path in (("POST", "/datasets"), ("POST", "/datasets/load"), ("POST", "/rate-limit/exhaust"),
+                         ("PATCH", "/forced-codes"), ("PATCH", "/settings")):
+        for headers in ({"Content-Type": "text/plain"}, {}):
+            response = control(api, method, path, content=b'{"error_rate": 0.5}', headers=headers)
+            assert_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert data(control(api, "GET", "/settings"))["error_rate"] == 0
     assert_error(control(api, "POST", "/datasets", content=b"{", headers={"Content-Type": "application/json"}),
                  400, "INVALID_JSON")
     assert issues(control(api, "POST", "/datasets", json=[1]))["body"]
@@ -114,6 +117,7 @@ def test_a_get_has_no_body_read_and_an_unknown_entry_is_404(api: ApiClient) -> N
     assert entry["curl"].startswith("curl -i 'http://localhost/v1/leads/f2b8d4a6-3c5e-4f7a-9b1d-8e0c6a4f2d9b?x=it")
     assert_error(control(api, "GET", "/journal/99"), 404, "NOT_FOUND")
     assert_error(control(api, "GET", "/journal/nope"), 404, "NOT_FOUND")
+    assert_error(control(api, "GET", "/journal/" + "9" * 5000), 404, "NOT_FOUND")  # more digits than int() takes
 
 
 def test_journal_after_lists_only_newer_entries_and_reports_the_last_number(api: ApiClient) -> None:
@@ -235,6 +239,14 @@ def test_built_in_data_sets_fixtures_empty_and_generated(api: ApiClient) -> None
     assert data(api.get("/v1/leads", params={"limit": 100}))["leads"] == first  # same seed, same leads
     data(control(api, "POST", "/datasets/load", json={"builtin": "fixtures"}))
     assert total(api) == FIXTURE_LEADS
+
+
+def test_a_data_set_name_with_a_lone_surrogate_is_400_naming_it(api: ApiClient) -> None:
+    # JSON may escape a lone surrogate, which no store can write as UTF-8
+    for path in ("/datasets", "/datasets/load"):
+        response = control(api, "POST", path, content=b'{"name": "x\\udfff"}', headers={"Content-Type": "application/json"})
+        assert "name" in issues(response)
+    assert data(control(api, "GET", "/datasets"))["saved"] == []
 
 
 @pytest.mark.parametrize(("body", "field"), [

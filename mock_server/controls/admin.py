@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -13,11 +12,12 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..envelope import success
-from ..errors import ApiError, InvalidJson, MethodNotAllowed, MissingApiKey, NoUpdates, PayloadTooLarge
+from ..errors import ApiError, MethodNotAllowed, MissingApiKey, NoUpdates
 from ..errors import RouteNotFound, ValidationFailed, error_response, issue
 from .faults import MAX_DELAY_MS
 from ..config import MAX_RATE_LIMIT, MAX_RATE_WINDOW_SECONDS
 from .journal import Journal, mask_api_key
+from .json_body import Invalid, json_object
 from .panel import ControlPanel
 
 ADMIN_PREFIX = "/__mock"
@@ -127,15 +127,10 @@ def admin_routes(
         return success(_settings_view(runtime))
 
     async def change_settings(request: Request) -> Response:
-        body = await _read_limited(request, MAX_SETTINGS_BODY)
-        if body is None:
-            return error_response(PayloadTooLarge(f"Request body exceeds {MAX_SETTINGS_BODY} bytes"))
         try:
-            changes = json.loads(body, parse_constant=_reject_constant)
-        except (ValueError, RecursionError):
-            return error_response(InvalidJson())
-        if not isinstance(changes, dict):
-            return error_response(ValidationFailed([issue("body", "body", "must be a JSON object")]))
+            changes = await json_object(request, MAX_SETTINGS_BODY)
+        except Invalid as invalid:
+            return invalid.answer
         if not changes:
             return error_response(NoUpdates(f"No settings given; known settings: {', '.join(SETTINGS)}"))
         problems = [problem for name, value in changes.items() if (problem := _setting_problem(name, value))]
@@ -267,19 +262,3 @@ def _positive_int(raw: str, *, zero: bool = False) -> int | None:
         return None
     number = int(raw) if len(raw) <= 9 else 10**9  # int() refuses very long digit strings
     return number if number >= (0 if zero else 1) else None
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    """The request body, or None once it grows past `limit` bytes."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)

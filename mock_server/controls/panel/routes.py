@@ -8,7 +8,6 @@ methods; the built-in sets through `reset()` (the fixtures) and `restore()` (emp
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -21,9 +20,10 @@ from starlette.routing import BaseRoute, Route
 from ...api_errors import ApiError, DatasetNotFound
 from ...auth import ApiKeys
 from ...envelope import success
-from ...errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed, error_response, issue
+from ...errors import ValidationFailed, error_response, issue
 from ..faults import OPERATION_IDS, ForcedAnswers
 from ..journal import Journal, mask_api_key
+from ..json_body import Invalid, json_object
 from ...ratelimit import RateLimiter, key_bucket
 from ...sample_data import generate_dataset
 from ...store import DUMP_FORMAT, INTEREST_LEVELS, STATUSES, LeadPage
@@ -44,7 +44,7 @@ MAX_PAGE_SIZE = 100
 MAX_GENERATED = 100_000  # more would hold the event loop for seconds while the indexes are built
 MAX_SEED = 2**63
 MAX_SAVED_SETS = 50  # each holds a copy of all the data; replacing one by name is always possible
-DATASET_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
+DATASET_NAME = re.compile(r"[^\x00-\x1f\x7f\ud800-\udfff]{1,64}")  # lone surrogates cannot be stored as UTF-8
 BUILTINS = ("fixtures", "empty", "generated")
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -70,14 +70,6 @@ class UnknownApiKey(ApiError):
     status, code, default_message = 404, "NOT_FOUND", "Unknown API key; GET /__mock/keys lists them"
 
 
-class Invalid(Exception):
-    """A bad panel request; `answer` is its error envelope."""
-
-    def __init__(self, error: ApiError) -> None:
-        super().__init__(error.message)
-        self.answer = error_response(error)
-
-
 class ControlPanel:
     """The panel's page and routes over one mock's parts."""
 
@@ -97,7 +89,7 @@ class ControlPanel:
     def endpoints(self) -> list[tuple[str, Endpoint, str]]:
         """(path under the prefix, endpoint, method) of the guarded routes."""
         return [
-            ("/journal/{seq:int}", self.journal_entry, "GET"),
+            ("/journal/{seq}", self.journal_entry, "GET"),
             ("/data/leads", self.leads, "GET"),
             ("/datasets", self.datasets, "GET"),
             ("/datasets", self.save_dataset, "POST"),
@@ -126,7 +118,9 @@ class ControlPanel:
     # -- journal, data ----------------------------------------------------------------------------
 
     async def journal_entry(self, request: Request) -> Response:
-        entry = self.journal.find(request.path_params["seq"])
+        raw = request.path_params["seq"]
+        # Digits only, and few enough for int() (it refuses over 4,300); a longer number names no entry either.
+        entry = self.journal.find(int(raw)) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
         if entry is None:
             return error_response(EntryGone())
         return success(entry.detail(str(request.base_url)))
@@ -153,7 +147,7 @@ class ControlPanel:
 
     async def save_dataset(self, request: Request) -> Response:
         try:
-            name = _dataset_name(await _json_object(request))
+            name = _dataset_name(await json_object(request, MAX_BODY))
             names = self.store.dataset_names()
             if name not in names and len(names) >= MAX_SAVED_SETS:
                 raise Invalid(ValidationFailed([issue("name", "body", f"at most {MAX_SAVED_SETS} data sets are kept; "
@@ -167,7 +161,7 @@ class ControlPanel:
         """`{"name": N}` loads a saved set; `{"builtin": "fixtures" | "empty" | "generated", "count", "seed"}`
         a built-in one."""
         try:
-            body = await _json_object(request)
+            body = await json_object(request, MAX_BODY)
             builtin = body.get("builtin")
             if builtin is None:
                 name = _dataset_name(body)
@@ -205,7 +199,7 @@ class ControlPanel:
     async def change_forced_codes(self, request: Request) -> Response:
         """`{"getLead": 503, "listLeads": null}`: each operation's forced status, null to stop forcing it."""
         try:
-            changes = await _json_object(request)
+            changes = await json_object(request, MAX_BODY)
         except Invalid as invalid:
             return invalid.answer
         problems = [issue(name, "body", _forced_problem(name, value)) for name, value in changes.items()
@@ -224,7 +218,7 @@ class ControlPanel:
     async def exhaust(self, request: Request) -> Response:
         """Spend the rest of a key's rate-limit window, so its next API request answers 429."""
         try:
-            body = await _json_object(request)
+            body = await json_object(request, MAX_BODY)
             raw = body.get("api_key")
             if raw is not None and not isinstance(raw, str):
                 raise Invalid(ValidationFailed([issue("api_key", "body", "must be a string")]))
@@ -278,8 +272,8 @@ def _body_int(body: Mapping[str, Any], name: str, low: int, high: int) -> int:
 def _dataset_name(body: Mapping[str, Any]) -> str:
     name = body.get("name")
     if not (isinstance(name, str) and DATASET_NAME.fullmatch(name) and name == name.strip()):
-        raise Invalid(ValidationFailed([issue("name", "body", "must be 1 to 64 characters, no control characters, "
-                                                              "no surrounding spaces")]))
+        raise Invalid(ValidationFailed([issue("name", "body", "must be 1 to 64 characters, no control characters "
+                                                              "or lone surrogates, no surrounding spaces")]))
     return name
 
 
@@ -289,27 +283,3 @@ def _forced_problem(name: str, value: Any) -> str | None:
     if value is None or (isinstance(value, int) and not isinstance(value, bool) and 400 <= value <= 599):
         return None
     return "must be null or a status from 400 to 599"
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    """The body as a JSON object. Only `application/json` is read, which no web page can send
-    to another origin without a CORS preflight."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise Invalid(PayloadTooLarge(f"Request body exceeds {MAX_BODY} bytes"))
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json":
-        raise Invalid(UnsupportedMediaType())
-    try:
-        value = json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as error:
-        raise Invalid(InvalidJson()) from error
-    if not isinstance(value, dict):
-        raise Invalid(ValidationFailed([issue("body", "body", "must be a JSON object")]))
-    return value
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
