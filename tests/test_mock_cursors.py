@@ -88,6 +88,14 @@ def test_unknown_or_malformed_cursors_are_400_naming_cursor(api: ApiClient, curs
     assert issues(api.get("/v1/leads", params={"cursor": cursor}))["cursor"][0] == "query"
 
 
+def test_a_cursor_altered_in_ways_the_base64_decoder_would_forgive_is_400(api: ApiClient) -> None:
+    issued = page(api, limit=5)["cursors"]["next"]
+    spaced = base64.urlsafe_b64encode(base64.urlsafe_b64decode(issued + "==").replace(b",", b", ")).decode()
+    for altered in ("!!!!" + issued, ".".join(issued), issued[:4] + "+" + issued[4:], issued + "==", spaced):
+        assert issues(api.get("/v1/leads", params={"cursor": altered}))["cursor"][0] == "query", altered
+    assert page(api, cursor=issued, limit=5)["meta"]["page"] == 2
+
+
 def test_positions_round_trip_through_cursors() -> None:
     for position in (Position(("2026-07-01T00:00:00.000Z", "f2b8d4a6-3c5e-4f7a-9b1d-8e0c6a4f2d9b"), False),
                      Position(("2026-07-01T00:00:00.000Z", "f2b8d4a6-3c5e-4f7a-9b1d-8e0c6a4f2d9b"), True),

@@ -36,12 +36,18 @@ def decode(cursor: str) -> Position:
         raise InvalidCursor()
     before = payload["d"] == "p"
     if "k" not in payload and "i" not in payload and before:
-        return Position(key=None, before=True)
-    created_at, lead_id = payload.get("k"), payload.get("i")
-    if not (isinstance(created_at, str) and _TIMESTAMP.fullmatch(created_at)
-            and isinstance(lead_id, str) and _UUID.fullmatch(lead_id)):
+        position = Position(key=None, before=True)
+    else:
+        created_at, lead_id = payload.get("k"), payload.get("i")
+        if not (isinstance(created_at, str) and _TIMESTAMP.fullmatch(created_at)
+                and isinstance(lead_id, str) and _UUID.fullmatch(lead_id)):
+            raise InvalidCursor()
+        position = Position(key=(created_at, lead_id), before=before)
+    # The decoder skips characters outside the alphabet and takes padding, other spacing or key orders:
+    # only the text this API issues for the position is that cursor.
+    if encode(position) != cursor:
         raise InvalidCursor()
-    return Position(key=(created_at, lead_id), before=before)
+    return position
 
 
 def page_json(page: LeadPage, limit: int) -> str:
