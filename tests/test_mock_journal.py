@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
+import socket
+import subprocess
 import time
 from typing import Any
 
@@ -15,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from contract_tests.target import serve_in_thread
 from mock_server.controls.journal import CUT_MARK, MAX_BODY, MAX_HEADERS, MAX_VALUE, Journal, JournalEntry
 from mock_server.controls.recording import JournalMiddleware
 from mock_server.controls.journal import mask_api_key
@@ -349,3 +353,54 @@ def test_released_waiters_return_at_once_and_later_waits_do_not_wait() -> None:
         return time.monotonic() - started
 
     assert asyncio.run(scenario()) < 1
+
+
+# -- the curl line, run -----------------------------------------------------------------------------
+
+REPLAYED = [  # (request line's method and target, headers, body): what each curl line must send again
+    ("POST", "/v1/leads/a%3Fx=1?q=[1]&r={2}", [("X-API-Key", "key-1"), ("Content-Type", "application/json")],
+     '{"name": "Zoë O\'Neil"}'.encode()),
+    ("GET", "/v1/leads/%00x/../y%2Fz", [("Accept", "application/json")], b""),
+    ("PUT", "/v1/leads/b", [("X-API-Key", "key-2")], b"\xff\xfe\x00 it's 100% \\ back\r\nslash\t$HOME"),
+    ("GET", "/v1/leads", [("X-API-Key", "key-3")], b"a body on a GET"),
+]
+
+
+def send_raw(base: str, method: str, target: str, headers: list[tuple[str, str]], body: bytes) -> None:
+    host, port = base.removeprefix("http://").split(":")
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", "Connection: close", *(f"{n}: {v}" for n, v in headers)]
+    if body:
+        lines.append(f"Content-Length: {len(body)}")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall("\r\n".join(lines).encode("latin-1") + b"\r\n\r\n" + body)
+        while sock.recv(65536):
+            pass
+
+
+def sent(entry: JournalEntry) -> tuple[Any, ...]:
+    headers = sorted((name.lower(), value) for name, value in entry.request_headers
+                     if name.lower() not in (b"host", b"connection", b"content-length", b"user-agent"))
+    return entry.method, entry.raw_path or entry.path, entry.query, headers, entry.request_body or b""
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+def test_each_curl_line_run_in_a_shell_sends_the_same_request_again() -> None:
+    journal = Journal()
+    app = JournalMiddleware(Starlette(routes=[Route("/{rest:path}", echo, methods=["GET", "POST", "PUT"])]), journal)
+    with serve_in_thread(app) as base:
+        for method, target, headers, body in REPLAYED:
+            send_raw(base, method, target, headers, body)
+            original = journal.newest()[0]
+            detail = original.detail(base)
+            assert detail["curl_is_exact"] is True, target
+            done = subprocess.run(["bash", "-c", detail["curl"]], capture_output=True, timeout=30)
+            assert done.returncode == 0, (detail["curl"], done.stderr)
+            assert sent(journal.newest()[0]) == sent(original), detail["curl"]
+
+
+def test_a_header_a_terminal_cannot_type_makes_the_curl_line_inexact() -> None:
+    latin_1 = JournalEntry("GET", "/v1/leads", "", 200, 1.0, 1_782_864_000_000, [(b"x-note", b"caf\xe9")])
+    utf_8 = JournalEntry("GET", "/v1/leads", "", 200, 1.0, 1_782_864_000_000, [(b"x-note", "café".encode())])
+    assert latin_1.detail("http://testserver/")["curl_is_exact"] is False
+    assert utf_8.detail("http://testserver/")["curl_is_exact"] is True
+    assert "-H 'x-note: café'" in utf_8.curl("http://testserver/")

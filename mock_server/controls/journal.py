@@ -57,6 +57,7 @@ class JournalEntry:
     cut: dict[str, int] = field(default_factory=dict)
     size: int = ENTRY_OVERHEAD
     seq: int = 0
+    raw_path: str | None = None  # the path as sent, when it differs from `path` (percent escapes)
 
     @property
     def time(self) -> str:
@@ -98,22 +99,45 @@ class JournalEntry:
             "response": {"headers": _shown_headers(self.response_headers, self.cut, "response"),
                          "body": _shown_body(self.response_body, self.cut.get("response.body"))},
             "curl": self.curl(base_url),
-            "curl_is_exact": not any(part.startswith("request.") or part in ("path", "query") for part in self.cut),
+            "curl_is_exact": not any(part.startswith("request.") or part in ("path", "query") for part in self.cut)
+                             and all(_typeable(value) for _, value in self._repeated_headers()),
         }
 
     def curl(self, base_url: str) -> str:
-        """A shell command that sends this request again (secrets included: it is for repeating it)."""
-        path = self.path.removesuffix(CUT_MARK)
+        """A shell command that sends this request again (secrets included: it is for repeating it): the path
+        as sent, the headers a client chose, the body's bytes."""
+        path = (self.raw_path or self.path).removesuffix(CUT_MARK)
         query = self.query.removesuffix(CUT_MARK)
         url = base_url.rstrip("/") + path + (f"?{query}" if query else "")
-        words = ["curl", "-i"] + ([] if self.method == "GET" else ["-X", self.method]) + [shlex.quote(url)]
-        for name, value in self.request_headers:
-            text = name.decode("latin-1")
-            if text.lower() not in _NOT_REPEATED:
-                words += ["-H", shlex.quote(f"{text}: {value.decode('latin-1')}")]
-        if self.request_body:
-            words += ["--data-raw", shlex.quote(_text(self.request_body))]
-        return " ".join(words)
+        body = self.request_body
+        if self.method == "HEAD" and not body:
+            words = ["curl", "-I"]
+        else:
+            words = ["curl", "-i"] + (["-X", self.method] if self.method != "GET" or body else [])  # a body alone: POST
+        if any(mark in url for mark in "[]{}"):
+            words.append("--globoff")  # brackets and braces are curl's URL patterns otherwise
+        if any(segment in (".", "..") for segment in path.split("/")):
+            words.append("--path-as-is")  # curl resolves dot segments otherwise
+        words.append(shlex.quote(url))
+        headers = self._repeated_headers()
+        for name, value in headers:
+            words += ["-H", shlex.quote(f"{_shown_text(name)}: {_shown_text(value)}")]
+        if not any(name.lower() == b"accept" for name, _ in headers):
+            words += ["-H", "Accept:"]  # curl would send one of its own
+        if not body:
+            return " ".join(words)
+        if not any(name.lower() == b"content-type" for name, _ in headers):
+            words += ["-H", "Content-Type:"]  # curl would send a form type of its own
+        if _typeable(body):
+            return " ".join([*words, "--data-raw", shlex.quote(body.decode("utf-8"))])
+        # Bytes a typed argument cannot carry (NUL, line ends, invalid UTF-8): printf writes them, in octal.
+        escaped = "".join(chr(byte) if 32 <= byte < 127 and chr(byte) not in "\\%'" else f"\\{byte:03o}"
+                          for byte in body)
+        return f"printf '{escaped}' | " + " ".join([*words, "--data-binary", "@-"])
+
+    def _repeated_headers(self) -> RawHeaders:
+        return [(name, value) for name, value in self.request_headers
+                if name.decode("latin-1").lower() not in _NOT_REPEATED]
 
 
 class Journal:
@@ -225,11 +249,20 @@ def _first_header(headers: RawHeaders, name: bytes) -> bytes | None:
     return next((value for key, value in headers if key == name), None)
 
 
-def _text(body: bytes) -> str:
+def _typeable(value: bytes) -> bool:
+    """Whether these bytes, shown as UTF-8 text on one line, are typed back exactly."""
     try:
-        return body.decode("utf-8")
+        text = value.decode("utf-8")
     except UnicodeDecodeError:
-        return body.decode("latin-1")
+        return False
+    return all(char == "\t" or char.isprintable() for char in text)
+
+
+def _shown_text(value: bytes) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
 
 
 def _shown_body(body: bytes | None, full_size: int | None) -> str | None:

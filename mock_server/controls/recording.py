@@ -106,6 +106,12 @@ class Recording:
         if len(path) > MAX_VALUE:
             cut["path"] = len(path)
             path = cut_text(path, MAX_VALUE)
+        raw_path = scope.get("raw_path")
+        sent_path = None  # kept only when escapes make it differ from the decoded path
+        if raw_path and b"%" in raw_path:
+            sent_path = cut_text(raw_path[:MAX_VALUE + 1].decode("latin-1"), MAX_VALUE)
+            if len(raw_path) > MAX_VALUE:
+                cut["path"] = len(raw_path)
         query = scope.get("query_string", b"")
         if len(query) > MAX_VALUE:
             cut["query"] = len(query)
@@ -124,10 +130,10 @@ class Recording:
             cut["response.body"] = exchange.body_size
         size = (ENTRY_OVERHEAD + request_size + response_size + HEADER_OVERHEAD * (
             len(request_headers) + len(response_headers)) + len(path) + len(query_text)
-            + len(request_body or b"") + len(response_body))
+            + len(request_body or b"") + len(response_body) + len(sent_path or ""))
         self.journal.record(JournalEntry(
             scope["method"], path, query_text, status, (time.perf_counter() - self.started) * 1000, self.started_ms,
-            request_headers, request_body, response_headers, response_body, cut, size,
+            request_headers, request_body, response_headers, response_body, cut, size, raw_path=sent_path,
         ))
 
 
