@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from typing import Any
@@ -235,6 +236,21 @@ def test_keep_alive_still_serves_several_requests_on_one_connection(served: str)
             sock.sendall(f"GET /v1/leads?limit=1 HTTP/1.1\r\n{HEAD}\r\n".encode())
             status, _, _, was_closed = read_answer(sock, close_wait=0.1)  # the keep-alive timeout is 1 s
             assert status == 200 and not was_closed
+
+
+def test_a_client_that_half_closes_after_its_requests_gets_every_answer_then_the_close(served: str) -> None:
+    # `printf ... | nc -N` and some proxies shut down their sending side once the request is out
+    lead = f"GET /v1/leads/not-a-uuid HTTP/1.1\r\n{HEAD}\r\n"  # an error: answered after an await or two
+    listing = f"GET /v1/leads?limit=1 HTTP/1.1\r\n{HEAD}\r\n"
+    for requests, statuses in ((lead, [b"400"]), (lead + listing, [b"400", b"200"])):
+        with connect(served) as sock:
+            sock.sendall(requests.encode())
+            sock.shutdown(socket.SHUT_WR)
+            sock.settimeout(0.9)  # shorter than the keep-alive timeout (1 s): the close must come from the half-close
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+        assert re.findall(rb"HTTP/1.1 (\d{3}) ", received) == statuses, received[:300]
 
 
 # -- client addresses -----------------------------------------------------------------------------

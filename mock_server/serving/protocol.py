@@ -7,6 +7,8 @@
   non-ASCII path) are answered 400; all of these in the API's error envelope, not text/plain.
 - A request's head must arrive within `header_timeout` seconds of its first byte, or of the
   connection's opening: 408 (or a silent close when nothing was sent).
+- A client that half-closes after its request (shuts down its sending side) still gets its
+  answers; the connection closes after the last of them.
 - At most `max_connections` are open: past it the connection idle the longest (waiting for a
   request head or a body, never one being answered) is closed, so idle sockets cannot use up
   the process's file descriptors while real requests wait.
@@ -48,6 +50,7 @@ class GuardedHttpProtocol(Refusals, HttpToolsProtocol):
         self._refused = False
         self._head_timer: asyncio.TimerHandle | None = None
         self._idle_since: float | None = None  # when the last answer ended, while no new byte has come
+        self._client_done = False  # the client has half-closed: it sends nothing more
 
     # -- connection life -----------------------------------------------------------------------
 
@@ -73,6 +76,13 @@ class GuardedHttpProtocol(Refusals, HttpToolsProtocol):
             self.timeout_keep_alive_task = self.loop.call_later(left, self._keep_alive_ended)
         else:
             self.timeout_keep_alive_handler()
+
+    def eof_received(self) -> bool:
+        """The client sent its last byte. A request it sent whole is still answered (the transport stays
+        open for writing, closed after the answer); with nothing to answer asyncio closes it now."""
+        self._client_done = True
+        cycle = self.cycle
+        return bool(self.pipeline) or (cycle is not None and not cycle.response_complete and not cycle.more_body)
 
     def evict(self) -> None:
         """Close this idle connection to make room for a new one."""
@@ -221,6 +231,9 @@ class GuardedHttpProtocol(Refusals, HttpToolsProtocol):
             # answered before its body was read (a 401, a 413): the rest may come, but not forever
             self._arm_head_timer(self.limits.body_timeout, self._drain_timed_out)
         serving = cycle is not None and not cycle.response_complete and not cycle.more_body
+        if self._client_done and not serving and not self.pipeline and not closing:
+            self.transport.close()  # the last answer to a half-closed client is out (close() flushes it)
+            return
         if self.connections_of_server is not None and not serving and not closing:
             self.connections_of_server.idle(self)
 
