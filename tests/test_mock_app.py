@@ -12,7 +12,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import KEY, RACHEL_ID, ApiClient, make_app
+from conftest import KEY, RACHEL_ID, ApiClient, assert_error, issues, make_app
 from mock_server.app import load_spec
 from mock_server.config import Settings
 from mock_server.dataset import DatasetError
@@ -92,7 +92,7 @@ def test_cors_preflight_is_answered_for_any_origin_by_default(api: ApiClient) ->
     response = api.request("OPTIONS", "/v1/leads", key=None, headers={
         "Origin": "https://crm.example.com", "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "X-API-Key, Content-Type"})
-    assert response.status_code == 200
+    assert response.status_code == 204 and response.content == b"" and "content-type" not in response.headers
     assert response.headers["access-control-allow-origin"] in ("*", "https://crm.example.com")
     assert "x-api-key" in response.headers["access-control-allow-headers"].lower()
 
@@ -112,7 +112,19 @@ def test_cors_origins_can_be_restricted() -> None:
     assert "access-control-allow-origin" not in refused.headers
     preflight = api.request("OPTIONS", "/v1/leads", key=None, headers={
         "Origin": "https://evil.example.com", "Access-Control-Request-Method": "GET"})
-    assert preflight.status_code == 400
+    assert set(issues(preflight)) == {"Origin"}
+
+
+@pytest.mark.parametrize(("asked", "refused"), [
+    ({"Access-Control-Request-Method": "TRACE"}, {"Access-Control-Request-Method"}),
+    ({"Access-Control-Request-Method": ""}, {"Access-Control-Request-Method"}),
+    ({"Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "X-API-Key, X-Evil"},
+     {"Access-Control-Request-Headers"}),
+])
+def test_a_refused_preflight_is_400_in_the_envelope_naming_the_refused_header(
+        api: ApiClient, asked: dict[str, str], refused: set[str]) -> None:
+    response = api.request("OPTIONS", "/v1/leads", key=None, headers={"Origin": "https://crm.example.com", **asked})
+    assert set(issues(response)) == refused
 
 
 def test_shutdown_hooks_run_when_the_app_stops() -> None:

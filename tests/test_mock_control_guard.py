@@ -95,7 +95,7 @@ def test_the_api_keeps_its_cors_for_dev_servers() -> None:
     api = mock()
     preflight = api.request("OPTIONS", "/v1/leads", key=None, headers={
         "Origin": FRONTEND, "Access-Control-Request-Method": "POST"})
-    assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] in ("*", FRONTEND)
+    assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] in ("*", FRONTEND)
     response = api.get("/v1/leads", headers={"Origin": FRONTEND, "Host": "evil.example"})
     assert response.status_code == 200 and response.headers["access-control-allow-origin"] in ("*", FRONTEND)
 

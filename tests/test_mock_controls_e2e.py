@@ -225,7 +225,7 @@ def test_cors_preflight_from_a_dev_server_is_allowed() -> None:
     response = mock().request("OPTIONS", "/v1/leads", key=None, headers={
         "Origin": FRONTEND, "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "x-api-key, content-type"})
-    assert response.status_code == 200
+    assert response.status_code == 204
     assert response.headers["Access-Control-Allow-Origin"] in ("*", FRONTEND)
     assert "POST" in response.headers["Access-Control-Allow-Methods"]
     allowed = {name.strip().lower() for name in response.headers["Access-Control-Allow-Headers"].split(",")}

@@ -1,14 +1,21 @@
-"""Starlette's CORS middleware, with the common request (no `Origin` header) answered without header objects."""
+"""Starlette's CORS middleware, with the common request (no `Origin` header) answered without header objects,
+and preflight answers in the API's terms: 204 when allowed, 400 in the error envelope naming what is not."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..errors import ValidationFailed, error_response, issue
 from .exchange import call_with_head_hook
+
+
+class PreflightRefused(ValidationFailed):
+    default_message = "CORS preflight refused"
 
 
 class Cors(CORSMiddleware):
@@ -30,6 +37,34 @@ class Cors(CORSMiddleware):
             await call_with_head_hook(self.app, scope, receive, send, _vary_origin)
             return
         await super().__call__(scope, receive, send)
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        """Starlette's verdict and headers; no text/plain body (the API answers JSON, or nothing)."""
+        answer = super().preflight_response(request_headers)
+        headers = {name: value for name, value in answer.headers.items() if name not in ("content-type", "content-length")}
+        if answer.status_code < 400:
+            return Response(status_code=204, headers=headers)
+        refused = error_response(PreflightRefused(self._refusals(request_headers)))
+        refused.headers.update(headers)
+        return refused
+
+    def _refusals(self, request_headers: Headers) -> list[dict[str, str]]:
+        """What the preflight asks that is not allowed, one issue per header."""
+        issues = []
+        origin = request_headers["origin"]
+        if not self.is_allowed_origin(origin=origin):
+            issues.append(issue("Origin", "header", f"{origin} is not an allowed origin (the mock's --cors-origin)"))
+        if request_headers["access-control-request-method"] not in self.allow_methods:
+            issues.append(issue("Access-Control-Request-Method", "header",
+                                f"must be one of {', '.join(self.allow_methods)}"))
+        requested = request_headers.get("access-control-request-headers")
+        if requested is not None and not self.allow_all_headers and any(
+                name.strip().lower() not in self.allow_headers for name in requested.split(",")):
+            issues.append(issue("Access-Control-Request-Headers", "header",
+                                f"may name only {', '.join(self.allow_headers)}"))
+        if request_headers.get("access-control-request-private-network") is not None and not self.allow_private_network:
+            issues.append(issue("Access-Control-Request-Private-Network", "header", "private network access is not allowed"))
+        return issues or [issue("Origin", "header", "the preflight is refused")]
 
 
 def _vary_origin(message: Message) -> None:
