@@ -138,7 +138,11 @@ class LeadBodyValidator(AbstractRequestBodyValidator):
                 raise UnsupportedMediaType()
             try:
                 body = _JSON_DECODER.decode(raw.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError, RecursionError):
+            except ValueError as error:  # UnicodeDecodeError too
+                if "integer string conversion" in str(error):  # past Python's int limit, far past any double
+                    raise InvalidJson("Request body holds an integer of more than 4300 digits") from None
+                raise InvalidJson() from None
+            except RecursionError:
                 raise InvalidJson() from None
             if _SURROGATE_ESCAPE.search(raw) and _holds_lone_surrogate(body):
                 raise InvalidJson("Request body is not valid JSON text: it holds a lone surrogate escape")

@@ -133,6 +133,13 @@ def test_a_lone_surrogate_escape_is_400_invalid_json_and_nothing_is_stored(api: 
     assert api.get(f"/v1/leads/{RACHEL_ID}").json()["data"]["version"] == 1
 
 
+def test_an_integer_past_pythons_digit_limit_is_400_invalid_json_saying_so(api: ApiClient) -> None:
+    body = b'{"name": "J", "extra": ' + b"9" * 5000 + b"}"
+    error = assert_error(api.post("/v1/leads", content=body, headers=JSON), 400, "INVALID_JSON")
+    assert "more than 4300 digits" in error["message"]
+    assert api.get("/v1/leads").json()["data"]["meta"]["total"] == 34
+
+
 def test_a_surrogate_pair_escape_is_text(api: ApiClient) -> None:
     response = api.post("/v1/leads", content=b'{"name": "Jordan \\ud83d\\ude00"}', headers=JSON)
     assert response.status_code == 201, response.text
