@@ -83,7 +83,10 @@ class ResponseRules:
         broke = False
         with self._lock:
             self.tallies.setdefault(RULE_TRANSPORT, Tally(RULE_TRANSPORT)).checked += 1
+        bodiless = answered_without_body(seen)
         for rule, check in RULES:
+            if bodiless and rule in BODY_RULES:
+                continue
             problem = check(seen, payload)
             with self._lock:
                 tally = self.tallies.setdefault(rule, Tally(rule))
@@ -119,6 +122,11 @@ class ResponseRules:
     def export(self) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(vars(tally)) for tally in self.tallies.values()]
+
+
+def answered_without_body(seen: Seen) -> bool:
+    """An answer the decisions leave free to carry no body: HEAD served like GET, OPTIONS answered 204."""
+    return seen.method == "HEAD" or (seen.method == "OPTIONS" and seen.status == 204)
 
 
 def json_content_type(seen: Seen, payload: Any) -> Problem:
@@ -249,6 +257,8 @@ RULE_RATE_HEADERS = "every answer carries the RateLimit headers"
 RULE_LEAD_SHAPE = "every lead carries all 19 fields with their types"
 RULE_ENUMS = "enum values are the documented lowercase ones"
 RULE_TRANSPORT = "every request gets a whole HTTP answer"
+# What a body must be, which an answer free to carry none is not judged by (the RateLimit headers still are).
+BODY_RULES = frozenset({RULE_CONTENT_TYPE, RULE_ENVELOPE, RULE_TIMESTAMP, RULE_LEAD_SHAPE, RULE_ENUMS})
 RULES: tuple[tuple[str, Check], ...] = (
     (RULE_CONTENT_TYPE, json_content_type),
     (RULE_ENVELOPE, envelope_shape),

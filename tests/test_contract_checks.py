@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 import httpx
 
 from contract_tests.checks import answer_instant
+from contract_tests.responses import RULE_CONTENT_TYPE, RULE_ENVELOPE, RULE_RATE_HEADERS, ResponseRules, Seen
 
 DATE = "Tue, 01 Dec 2026 10:30:05 GMT"
 
@@ -27,3 +28,30 @@ def test_a_missing_or_malformed_timestamp_falls_back_on_the_date_header() -> Non
 def test_without_timestamp_or_date_there_is_no_server_clock_to_compare_with() -> None:
     assert answer_instant(answer({"success": True, "data": {}})) is None
     assert answer_instant(httpx.Response(201, content=b"<html>", headers={"Date": "yesterday"})) is None
+
+
+# -- the rules every answer is judged by ----------------------------------------------------------
+
+RATE_HEADERS = {"ratelimit-limit": "100", "ratelimit-remaining": "99", "ratelimit-reset": "60"}
+
+
+def seen(method: str, status: int, headers: dict[str, str], body: bytes = b"") -> Seen:
+    return Seen(method, "http://127.0.0.1:1/v1/leads/x", "/leads/{id}", status, headers, body, (), None)
+
+
+def broken(rules: ResponseRules) -> set[str]:
+    return {tally.rule for tally in rules.tallies.values() if tally.failed}
+
+
+def test_options_answered_204_with_no_body_is_judged_only_by_the_ratelimit_headers() -> None:
+    # The decisions leave a server free to answer OPTIONS 204 (or 405): a 204 carries no body or Content-Type.
+    rules = ResponseRules()
+    assert rules.observe(seen("OPTIONS", 204, {"allow": "GET, PUT, DELETE", **RATE_HEADERS})) is False
+    assert rules.observe(seen("OPTIONS", 204, {"allow": "GET, PUT, DELETE"})) is True
+    assert broken(rules) == {RULE_RATE_HEADERS}
+
+
+def test_a_delete_answered_204_with_no_body_still_breaks_the_envelope_and_content_type_rules() -> None:
+    rules = ResponseRules()
+    assert rules.observe(seen("DELETE", 204, dict(RATE_HEADERS))) is True
+    assert broken(rules) == {RULE_ENVELOPE, RULE_CONTENT_TYPE}
