@@ -11,6 +11,7 @@ from contract_tests.waits import WaitBudget
 
 LEFT_FILE = "leads-left.txt"
 CONCURRENT_DELETES = 4
+CHECKED_AFTER_DELETE = 10  # leads read back once their DELETE was answered: a server that keeps them shows
 
 
 @dataclass
@@ -18,6 +19,8 @@ class CleanupRecord:
     created: int = 0
     deleted: int = 0
     left: list[dict[str, str]] = field(default_factory=list)  # {"id", "answer"}
+    checked: int = 0  # leads read back after their DELETE was answered
+    still_readable: list[str] = field(default_factory=list)  # of those, the ones a GET still answered 200
 
 
 def clean_up(base_url: str, ledger: CreatedLeads, waits: WaitBudget) -> CleanupRecord:
@@ -41,7 +44,23 @@ def clean_up(base_url: str, ledger: CreatedLeads, waits: WaitBudget) -> CleanupR
         finally:
             client.close()
     record.deleted = record.created - len(record.left)
+    _read_back(base_url, ledger, waits, record)
     return record
+
+
+def _read_back(base_url: str, ledger: CreatedLeads, waits: WaitBudget, record: CleanupRecord) -> None:
+    """GETs a few deleted leads: a DELETE answered 200 does not show that the lead is gone."""
+    for api_key, lead_id in ledger.deleted(CHECKED_AFTER_DELETE):
+        client = LeadsClient(base_url, api_key, ledger, timeout=10.0, waits=waits, block_on_failure=False)
+        try:
+            status = client.request("GET", f"/leads/{lead_id}").status_code
+        except GarbageResponse:
+            continue
+        finally:
+            client.close()
+        record.checked += 1
+        if status == 200:
+            record.still_readable.append(lead_id)
 
 
 def write_left(record: CleanupRecord, folder: Path) -> Path | None:

@@ -48,6 +48,7 @@ class CreatedLeads:
     record_to: Path | None = None
     _alive: dict[str, set[str]] = field(default_factory=dict)
     _ever: set[str] = field(default_factory=set)
+    _gone: dict[str, list[str]] = field(default_factory=dict)  # per key, the leads whose DELETE was answered
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, api_key: str, lead_id: str) -> None:
@@ -81,8 +82,20 @@ class CreatedLeads:
 
     def discard(self, api_key: str, lead_id: str) -> None:
         with self._lock:
-            self._alive.get(api_key, set()).discard(lead_id)
+            alive = self._alive.get(api_key, set())
+            if lead_id in alive:
+                alive.discard(lead_id)
+                self._gone.setdefault(api_key, []).append(lead_id)
             self._append("-", api_key, lead_id)
+
+    def deleted(self, most: int) -> list[tuple[str, str]]:
+        """(key, id) of at most `most` leads of this run whose DELETE was answered, the latest of each key first."""
+        with self._lock:
+            per_key = [(key, ids[::-1]) for key, ids in self._gone.items()]
+        picked: list[tuple[str, str]] = []
+        for index in range(max((len(ids) for _, ids in per_key), default=0)):
+            picked += [(key, ids[index]) for key, ids in per_key if index < len(ids)]
+        return picked[:most]
 
     def created_count(self) -> int:
         with self._lock:

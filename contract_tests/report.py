@@ -260,6 +260,11 @@ def render(document: dict[str, Any]) -> list[str]:
             line += f", could not delete {len(left)} ({'; '.join(reasons)})"
             if cleanup.get("left_file"):
                 line += f": ids in {cleanup['left_file']}"
+        still = cleanup.get("still_readable") or []
+        if still:
+            line += (f"; but {len(still)} of {cleanup.get('checked_after_delete', 0)} read back still answer 200 "
+                     f"after their DELETE was answered: the server may keep deleted leads ({', '.join(still[:3])}"
+                     f"{', ...' if len(still) > 3 else ''})")
         lines += ["", line]
     verdict = "the server matches the spec and the documented rules" if document["verdict"] == "pass" \
         else "the server diverges"

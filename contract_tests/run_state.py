@@ -134,6 +134,7 @@ class RunState:
         left_file = write_left(self.cleanup, self.report_dir)
         return {"created": self.cleanup.created, "deleted": self.cleanup.deleted,
                 "left": [item["id"] for item in self.cleanup.left], "left_detail": self.cleanup.left,
+                "checked_after_delete": self.cleanup.checked, "still_readable": self.cleanup.still_readable,
                 "left_file": str(left_file) if left_file else None}
 
 

@@ -206,6 +206,20 @@ def test_deletes_the_server_refuses_are_reported_with_their_answer_and_ids(tmp_p
     assert set(cleanup["left"]) <= set(listed)
 
 
+def test_deleted_leads_that_stay_readable_are_reported_under_cleanup(tmp_path: Path) -> None:
+    # The server answers every DELETE 200 and keeps the lead: "deleted" alone would be untrue.
+    result, document = run_against(["soft_delete_visible"], tmp_path, "--", "-k", "create")
+    cleanup = document["cleanup"]
+    assert cleanup["checked_after_delete"] > 0
+    assert cleanup["still_readable"] and len(cleanup["still_readable"]) == cleanup["checked_after_delete"]
+    assert "still answer 200 after their DELETE was answered" in result.stdout, result.stdout[-2000:]
+
+
+def test_a_server_that_deletes_reports_no_lead_still_readable(clean_run: Any) -> None:
+    cleanup = clean_run[1]["cleanup"]
+    assert cleanup["checked_after_delete"] > 0 and cleanup["still_readable"] == []
+
+
 def test_waits_for_429_are_printed_and_bounded_by_max_wait(tmp_path: Path) -> None:
     started = time.monotonic()
     result, document = run_against([], tmp_path, "--max-wait", "3", "--", "-k", "create",
