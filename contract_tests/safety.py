@@ -49,8 +49,15 @@ SHAPE_FAILURES = (JsonSchemaError, MissingHeaders, MalformedJson, MissingContent
                   UndefinedContentType)
 
 
-class BudgetExhausted(AssertionError):
-    """The run sent as many generated requests, or spent as long, as it may."""
+RULE_REQUEST_BUDGET = "the run's budget of generated requests and time"
+
+
+class BudgetExhausted(Blocked):
+    """The run sent as many generated requests, or spent as long, as it may: what is left is BLOCKED by
+    the budget (not a divergence; a server too slow to answer shows under the transport rule)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(RULE_REQUEST_BUDGET, reason)
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import httpx
+import pytest
 
 from contract_tests.checks import answer_instant
+from contract_tests.client import CreatedLeads
+from contract_tests.findings import Blocked
 from contract_tests.responses import RULE_CONTENT_TYPE, RULE_ENVELOPE, RULE_RATE_HEADERS, ResponseRules, Seen
+from contract_tests.safety import Budget, RunGuard
 
 DATE = "Tue, 01 Dec 2026 10:30:05 GMT"
 
@@ -55,3 +59,11 @@ def test_a_delete_answered_204_with_no_body_still_breaks_the_envelope_and_conten
     rules = ResponseRules()
     assert rules.observe(seen("DELETE", 204, dict(RATE_HEADERS))) is True
     assert broken(rules) == {RULE_ENVELOPE, RULE_CONTENT_TYPE}
+
+
+def test_a_spent_request_budget_blocks_what_is_left_instead_of_failing_it() -> None:
+    guard = RunGuard("http://127.0.0.1:9/v1", "key", CreatedLeads(), Budget(max_requests=0, max_seconds=60.0))
+    with pytest.raises(Blocked) as raised:
+        guard.resident("updateLead")  # its lead would be the run's next request
+    assert raised.value.prerequisite == "the run's budget of generated requests and time"
+    assert "budget of 0 generated requests" in raised.value.reason
