@@ -9,6 +9,7 @@ and how often they were seen, then the blocked rules by prerequisite, then every
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from contract_tests.prerequisites import Prerequisites
 from contract_tests.responses import EVERY_ANSWER, RULES, RULE_TRANSPORT, ResponseRules
 
 CONFORMANCE_RULE = "OpenAPI conformance (Schemathesis)"
+LEAD_IN_PATH = re.compile(r"/leads/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 VERDICT_ORDER = {"fail": 3, "blocked": 2, "pass": 1, "skip": 0}
 LABEL = {"fail": "FAIL", "blocked": "BLOCKED", "pass": "PASS", "skip": "SKIP"}
 
@@ -236,6 +238,10 @@ def render(document: dict[str, Any]) -> list[str]:
                 lines.append(f"       seen {item['count']} times")
             if item.get("curl"):
                 lines.append(f"       reproduce: {item['curl']}")
+        if (document.get("cleanup") or {}).get("deleted") and any(
+                LEAD_IN_PATH.search(item.get("curl") or "") for item in distinct):
+            lines.append("  note: the run deleted its own leads at the end; a curl line naming one needs a lead "
+                         "like it again (create it with the documented body, then put its id in the line)")
     blocked: dict[str, list[dict[str, Any]]] = {}
     for rule in rules:
         if rule["verdict"] == "blocked":

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from benchmarks.kill_rate import EXPECTED_RULES, failed_rules
+from contract_tests.report import LEAD_IN_PATH
 from contract_tests.target import serve_in_thread
 from tests import preloaded
 from tests.fault_proxy import FaultProxy
@@ -244,6 +245,16 @@ def test_a_body_that_a_terminal_cannot_carry_is_reproduced_from_a_file(many_defe
     non_utf8 = verdicts(document)["non-UTF-8 body is 400 INVALID_JSON"]["failures"][0]["curl"]
     body = Path(non_utf8.split("@", 1)[1].split()[0].strip("'")).read_bytes()
     assert b"\xe9 \xff\xfe" in body  # the bytes that were sent, not U+FFFD
+
+
+def test_curl_lines_naming_the_runs_deleted_leads_come_with_a_note_saying_so(many_defects_run: Any) -> None:
+    result, document = many_defects_run
+    assert any(LEAD_IN_PATH.search(item["curl"] or "") for item in document["divergences"])
+    assert "note: the run deleted its own leads at the end" in result.stdout
+
+
+def test_a_clean_run_has_no_note_on_curl_lines(clean_run: Any) -> None:
+    assert "note: the run deleted" not in clean_run[0].stdout
 
 
 def quiet_start_seed(rate: float, first_connections: int = 12) -> int:
