@@ -103,7 +103,7 @@ class RunState:
         """A worker deletes what it created; the controlling process then deletes whatever any
         process of the run recorded and did not delete (a worker stopped by a Ctrl-C) and counts it all."""
         if not self.controller:
-            clean_up(self.target.base_url, self.ledger, self.waits)
+            clean_up(self.target.base_url, self.ledger, self.waits, read_back=False)  # the controller reads back
             return
         records = sorted(self.ledgers.glob("*.jsonl")) if self.ledgers else []
         every = CreatedLeads.replay(records) if records else self.ledger
