@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from schemathesis.core.failures import Failure
+from schemathesis.core.failures import Failure, ServerError
 
 from contract_tests.findings import Finding
 
@@ -50,6 +50,8 @@ def _walk(error: BaseException, operation: str | None, curl: str | None, found: 
 
 def _from_failure(failure: Failure, operation: str | None, curl: str | None) -> dict[str, Any]:
     detail = _first_line(getattr(failure, "validation_message", None) or failure.message)
+    if not detail and isinstance(failure, ServerError):  # Schemathesis gives it no message: say what came
+        detail = f"answered {failure.status_code}"
     where = failure.operation or operation or ""
     return {
         "operation": operation or where,

@@ -5,9 +5,11 @@ from datetime import datetime, timezone
 
 import httpx
 import pytest
+from schemathesis.core.failures import ServerError
 
 from contract_tests.checks import answer_instant
 from contract_tests.client import CreatedLeads
+from contract_tests.extraction import findings_of
 from contract_tests.findings import Blocked
 from contract_tests.responses import RULE_CONTENT_TYPE, RULE_ENVELOPE, RULE_RATE_HEADERS, ResponseRules, Seen
 from contract_tests.safety import Budget, RunGuard
@@ -67,3 +69,9 @@ def test_a_spent_request_budget_blocks_what_is_left_instead_of_failing_it() -> N
         guard.resident("updateLead")  # its lead would be the run's next request
     assert raised.value.prerequisite == "the run's budget of generated requests and time"
     assert "budget of 0 generated requests" in raised.value.reason
+
+
+def test_a_schemathesis_server_error_without_a_message_is_summarised_with_its_status() -> None:
+    failure = ServerError(operation="POST /leads", status_code=503)
+    [finding] = findings_of(failure, "createLead")
+    assert finding["summary"] == "POST /leads: Server error: answered 503"
