@@ -52,17 +52,22 @@ def clean_up(base_url: str, ledger: CreatedLeads, waits: WaitBudget, *, read_bac
 
 def _read_back(base_url: str, ledger: CreatedLeads, waits: WaitBudget, record: CleanupRecord) -> None:
     """GETs a few deleted leads: a DELETE answered 200 does not show that the lead is gone."""
+    by_key: dict[str, list[str]] = {}
     for api_key, lead_id in ledger.deleted(CHECKED_AFTER_DELETE):
+        by_key.setdefault(api_key, []).append(lead_id)
+    for api_key, lead_ids in by_key.items():
         client = LeadsClient(base_url, api_key, ledger, timeout=10.0, waits=waits, block_on_failure=False)
         try:
-            status = client.request("GET", f"/leads/{lead_id}").status_code
-        except GarbageResponse:
-            continue
+            for lead_id in lead_ids:
+                try:
+                    status = client.request("GET", f"/leads/{lead_id}").status_code
+                except GarbageResponse:
+                    continue
+                record.checked += 1
+                if status == 200:
+                    record.still_readable.append(lead_id)
         finally:
             client.close()
-        record.checked += 1
-        if status == 200:
-            record.still_readable.append(lead_id)
 
 
 def write_left(record: CleanupRecord, folder: Path) -> Path | None:
