@@ -29,7 +29,8 @@ def clean_up(base_url: str, ledger: CreatedLeads, waits: WaitBudget, *, read_bac
     alive = ledger.alive()
     record = CleanupRecord(created=ledger.created_count())
     for api_key, lead_ids in alive.items():
-        client = LeadsClient(base_url, api_key, ledger, timeout=10.0, waits=waits, block_on_failure=False)
+        client = LeadsClient(base_url, api_key, ledger, timeout=10.0, waits=waits, block_on_failure=False,
+                             stops_on_interrupt=False)
 
         def delete(lead_id: str, client: LeadsClient = client) -> dict[str, str] | None:
             try:
@@ -56,7 +57,8 @@ def _read_back(base_url: str, ledger: CreatedLeads, waits: WaitBudget, record: C
     for api_key, lead_id in ledger.deleted(CHECKED_AFTER_DELETE):
         by_key.setdefault(api_key, []).append(lead_id)
     for api_key, lead_ids in by_key.items():
-        client = LeadsClient(base_url, api_key, ledger, timeout=10.0, waits=waits, block_on_failure=False)
+        client = LeadsClient(base_url, api_key, ledger, timeout=10.0, waits=waits, block_on_failure=False,
+                             stops_on_interrupt=False)
         try:
             for lead_id in lead_ids:
                 try:

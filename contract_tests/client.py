@@ -125,6 +125,7 @@ class LeadsClient:
         waits: WaitBudget | None = None,
         prerequisites: Prerequisites | None = None,
         block_on_failure: bool = True,
+        stops_on_interrupt: bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
@@ -133,6 +134,7 @@ class LeadsClient:
         self.waits = waits or WaitBudget(0.0)
         self.prerequisites = prerequisites or Prerequisites.assumed()
         self.block_on_failure = block_on_failure  # cleanup takes an answer as it comes
+        self.stops_on_interrupt = stops_on_interrupt  # cleanup's requests are what an interrupt leads to
         self._base_path = urlsplit(self.base_url).path.rstrip("/")
         self._http = httpx.Client(timeout=timeout, transport=transport, verify=tls_context())
 
@@ -174,6 +176,8 @@ class LeadsClient:
 
     def _send(self, request: httpx.Request, path: str) -> httpx.Response:
         """One answer; a cut connection is retried, counted under the transport rule, never a rule's failure."""
+        if self.stops_on_interrupt:
+            stop_if_interrupted()
         for attempt in range(1, TRANSPORT_ATTEMPTS + 1):
             # Ctrl-C waits for the answer: a lead created but never recorded could not be cleaned up.
             with deferred_interrupt():
@@ -236,6 +240,13 @@ def tls_context() -> ssl.SSLContext:
 
 
 INTERRUPTED = threading.Event()  # a Ctrl-C or SIGTERM came, even if library code swallowed its KeyboardInterrupt
+
+
+def stop_if_interrupted() -> None:
+    """Before a check's request: an interrupt that library code swallowed (raised inside a garbage-collection
+    callback, say) still stops the check here, not when the whole test is done."""
+    if INTERRUPTED.is_set():
+        raise KeyboardInterrupt
 
 
 @contextmanager

@@ -31,7 +31,14 @@ from schemathesis.openapi.checks import (
 )
 from schemathesis.transport.requests import ManagedCookiesSession
 
-from contract_tests.client import API_KEY_HEADER, CreatedLeads, LeadsClient, deferred_interrupt, unframed
+from contract_tests.client import (
+    API_KEY_HEADER,
+    CreatedLeads,
+    LeadsClient,
+    deferred_interrupt,
+    stop_if_interrupted,
+    unframed,
+)
 from contract_tests.curl import curl_line
 from contract_tests.findings import Blocked
 from contract_tests.prerequisites import RULE_CREATE, RULE_DELETE, Prerequisites
@@ -153,6 +160,7 @@ class RunGuard:
         return response
 
     def _call_and_record(self, case: Case, kwargs: dict[str, Any]) -> Response:
+        stop_if_interrupted()
         # Ctrl-C waits for the answer: a lead created but never recorded could not be cleaned up.
         with deferred_interrupt():
             response = self._call(case, kwargs)

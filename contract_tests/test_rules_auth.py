@@ -20,7 +20,7 @@ from contract_tests.checks import (
     check_values,
     gone_lead_id,
 )
-from contract_tests.client import LeadsClient, describe
+from contract_tests.client import LeadsClient, describe, stop_if_interrupted
 
 # operationId, method, path template ({id}: a lead of this run), body
 OPERATIONS: list[tuple[str, str, str, dict[str, Any] | None]] = [
@@ -178,6 +178,7 @@ def test_requests_over_the_limit_are_answered_429(anonymous: LeadsClient) -> Non
     last: httpx.Response | None = None
     with httpx.Client(timeout=30.0) as raw:
         for _ in range(values["RateLimit-Remaining"] + 2):
+            stop_if_interrupted()
             last = raw.get(url)
             if last.status_code == 429:
                 break
