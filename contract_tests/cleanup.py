@@ -23,13 +23,14 @@ class CleanupRecord:
     still_readable: list[str] = field(default_factory=list)  # of those, the ones a GET still answered 200
 
 
-def clean_up(base_url: str, ledger: CreatedLeads, waits: WaitBudget, *, read_back: bool = True) -> CleanupRecord:
+def clean_up(base_url: str, ledger: CreatedLeads, waits: WaitBudget, *, read_back: bool = True,
+             timeout: float = 10.0) -> CleanupRecord:
     """Deletes what is alive in `ledger`; a refused delete is kept with its answer (status and code). With
     `read_back` (the run's last cleanup), a few deleted leads are read back."""
     alive = ledger.alive()
     record = CleanupRecord(created=ledger.created_count())
     for api_key, lead_ids in alive.items():
-        client = LeadsClient(base_url, api_key, ledger, timeout=10.0, waits=waits, block_on_failure=False,
+        client = LeadsClient(base_url, api_key, ledger, timeout=timeout, waits=waits, block_on_failure=False,
                              stops_on_interrupt=False)
 
         def delete(lead_id: str, client: LeadsClient = client) -> dict[str, str] | None:
@@ -47,17 +48,17 @@ def clean_up(base_url: str, ledger: CreatedLeads, waits: WaitBudget, *, read_bac
             client.close()
     record.deleted = record.created - len(record.left)
     if read_back:
-        _read_back(base_url, ledger, waits, record)
+        _read_back(base_url, ledger, waits, record, timeout)
     return record
 
 
-def _read_back(base_url: str, ledger: CreatedLeads, waits: WaitBudget, record: CleanupRecord) -> None:
+def _read_back(base_url: str, ledger: CreatedLeads, waits: WaitBudget, record: CleanupRecord, timeout: float) -> None:
     """GETs a few deleted leads: a DELETE answered 200 does not show that the lead is gone."""
     by_key: dict[str, list[str]] = {}
     for api_key, lead_id in ledger.deleted(CHECKED_AFTER_DELETE):
         by_key.setdefault(api_key, []).append(lead_id)
     for api_key, lead_ids in by_key.items():
-        client = LeadsClient(base_url, api_key, ledger, timeout=10.0, waits=waits, block_on_failure=False,
+        client = LeadsClient(base_url, api_key, ledger, timeout=timeout, waits=waits, block_on_failure=False,
                              stops_on_interrupt=False)
         try:
             for lead_id in lead_ids:

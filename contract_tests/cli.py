@@ -54,11 +54,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "reports, else ./leads-contract-report)")
     parser.add_argument("--max-wait", type=float, default=180.0, metavar="SECONDS",
                         help="the most the run waits for 429s in all (default 180)")
+    parser.add_argument("--request-timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="the most a request waits for its answer (default 30); an operation that timed out "
+                        "is not sent again, and the checks that needed it are BLOCKED")
     parser.add_argument("--show-key", action="store_true", help="print API keys unmasked in curl lines")
     parser.add_argument("pytest_args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.max_wait < 0:
         parser.error("--max-wait must be 0 or more")
+    if not 0 < args.request_timeout <= 3600:
+        parser.error("--request-timeout must be more than 0 and at most 3600 seconds")
     if args.workers < 1:
         parser.error("--workers must be 1 or more")
     if args.max_examples is not None and args.max_examples < 1:
@@ -78,7 +83,8 @@ def pytest_arguments(args: argparse.Namespace, worker_python: str | None = None)
     ]
     for plugin in PLUGINS:
         arguments += ["-p", plugin]
-    for option in ("base_url", "api_key", "api_key_2", "seed", "max_examples", "report_json", "report_dir", "max_wait"):
+    for option in ("base_url", "api_key", "api_key_2", "seed", "max_examples", "report_json", "report_dir", "max_wait",
+                   "request_timeout"):
         value = getattr(args, option)
         if value is not None:
             arguments += ["--" + option.replace("_", "-"), str(value)]

@@ -23,6 +23,7 @@ import httpx
 from contract_tests.findings import Blocked, answer_text, describe, request_curl
 from contract_tests.prerequisites import RULE_CREATE, Prerequisites
 from contract_tests.responses import RULE_ENVELOPE, RULE_TRANSPORT, ResponseRules, Seen
+from contract_tests.unanswered import UNANSWERED, is_timeout, operation_of
 from contract_tests.waits import RULE_WAIT_BUDGET, WaitBudget, retry_after_seconds
 
 __all__ = ["API_KEY_HEADER", "CreatedLeads", "GarbageResponse", "LeadsClient", "body_of", "describe"]
@@ -178,6 +179,12 @@ class LeadsClient:
         """One answer; a cut connection is retried, counted under the transport rule, never a rule's failure."""
         if self.stops_on_interrupt:
             stop_if_interrupted()
+        operation = operation_of(request.method, path)
+        refusal = UNANSWERED.refusal(operation)
+        if refusal is not None:
+            if not self.block_on_failure:
+                raise GarbageResponse(refusal)
+            raise Blocked(RULE_TRANSPORT, refusal)
         for attempt in range(1, TRANSPORT_ATTEMPTS + 1):
             # Ctrl-C waits for the answer: a lead created but never recorded could not be cleaned up.
             with deferred_interrupt():
@@ -190,7 +197,10 @@ class LeadsClient:
                     if self.observer is not None:
                         self.observer.transport_fault(f"{request.method} {path}", request_curl(request),
                                                       f"{type(exc).__name__}: {exc}")
-                    if attempt < TRANSPORT_ATTEMPTS and request.method == "GET":  # the only safe repeat
+                    if is_timeout(exc):  # a hanging operation: waiting for it again would only cost the timeout again
+                        UNANSWERED.record(operation, f"{request.method} {path}: {type(exc).__name__} after "
+                                                     f"{self._http.timeout.read:g} s")
+                    elif attempt < TRANSPORT_ATTEMPTS and request.method == "GET":  # the only safe repeat
                         continue
                     if not self.block_on_failure:
                         raise GarbageResponse(f"{request.method} {path}: no HTTP answer ({type(exc).__name__})") from None

@@ -19,6 +19,7 @@ import pytest
 from contract_tests.client import INTERRUPTED, LeadsClient
 from contract_tests.findings import BLOCKED_PREFIX, BLOCKED_SEPARATOR
 from contract_tests.responses import RULE_TRANSPORT
+from contract_tests.unanswered import UNANSWERED, record_timeout
 from contract_tests.run_state import RunState, prepare
 from contract_tests.target import Target
 
@@ -39,6 +40,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--quick", action="store_true", default=False, help="a fast smoke run: fewer generated cases")
     group.addoption("--show-key", action="store_true", default=False, help="print API keys unmasked in curl lines")
     group.addoption("--max-wait", type=float, default=180.0, help="seconds the run may wait for 429s in all")
+    group.addoption("--request-timeout", type=float, default=30.0, help="seconds a request may wait for its answer")
     group.addoption("--report-json", default=None, help="write the machine-readable report here "
                     "(default: next to --junitxml)")
     group.addoption("--report-dir", default=None, help="folder for request bodies and left-over ids "
@@ -52,6 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
     resources = ExitStack()
     config.stash[RESOURCES_KEY] = resources
+    UNANSWERED.clear()  # a session run in a process that ran another (tests do) learns the server afresh
     worker_input = getattr(config, "workerinput", None)
     if worker_input is not None:
         state = RunState.from_worker_input(config, json.loads(worker_input[WORKER_INPUT]))
@@ -162,6 +165,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     state = item.config.stash[STATE_KEY]
     cut = transport_error_in(call.excinfo.value)
     if cut is not None:  # a connection lost where a library read the answer: the transport rule's, not this rule's
+        record_timeout(cut, state.target.base_url, state.target.request_timeout)
         state.observer.transport_fault(operation or item.name, "", f"{type(cut).__name__}: {cut}"[:200])
         report.outcome = "skipped"
         report.longrepr = (str(item.path), 0, f"Skipped: {BLOCKED_PREFIX}{RULE_TRANSPORT}{BLOCKED_SEPARATOR}"

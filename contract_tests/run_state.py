@@ -1,6 +1,7 @@
 """One run's shared state: the target, what it created, what it saw, what its rules stand on."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ from contract_tests.client import CreatedLeads, LeadsClient
 from contract_tests.prerequisites import Outcome, Prerequisites, probe
 from contract_tests.responses import ResponseRules
 from contract_tests.target import Target, from_options, local_mock
+from contract_tests.unanswered import UNANSWERED
 from contract_tests.waits import WaitBudget
 
 EXIT_UNREACHABLE = 3
@@ -48,8 +50,8 @@ class RunState:
         self.waits = WaitBudget(self.max_wait)
 
     def client(self, api_key: str | None) -> LeadsClient:
-        return LeadsClient(self.target.base_url, api_key, self.ledger, observer=self.observer, waits=self.waits,
-                           prerequisites=self.prerequisites)
+        return LeadsClient(self.target.base_url, api_key, self.ledger, timeout=self.target.request_timeout,
+                           observer=self.observer, waits=self.waits, prerequisites=self.prerequisites)
 
     def blocker_of(self, findings: list[dict[str, Any]]) -> Outcome | None:
         """The failed prerequisite that every finding's answer repeats (same operation and failure), if any."""
@@ -74,13 +76,15 @@ class RunState:
     def worker_input(self) -> dict[str, Any]:
         return {"target": vars(self.target), "prerequisites": self.prerequisites.export(),
                 "report_dir": str(self.report_dir), "max_wait": self.max_wait, "rate_limit": self.rate_limit,
-                "console": os.environ.get(CONSOLE_ENV, ""), "ledgers": str(self.ledgers)}
+                "console": os.environ.get(CONSOLE_ENV, ""), "ledgers": str(self.ledgers),
+                "unanswered": UNANSWERED.export()}
 
     @classmethod
     def from_worker_input(cls, config: pytest.Config, data: dict[str, Any]) -> RunState:
         curl.configure(show_key=bool(config.getoption("--show-key")), body_dir=Path(data["report_dir"]))
         if data["console"]:
             waits.CONSOLE[:] = [data["console"]]
+        UNANSWERED.load(data["unanswered"])
         worker = str(getattr(config, "workerinput", {}).get("workerid", "worker"))
         ledgers = Path(data["ledgers"])
         state = cls(Target(**data["target"]), Prerequisites.from_export(data["prerequisites"]),
@@ -92,10 +96,11 @@ class RunState:
         return state
 
     def worker_output(self) -> dict[str, Any]:
-        return {"responses": self.observer.export()}
+        return {"responses": self.observer.export(), "unanswered": UNANSWERED.export()}
 
     def absorb(self, output: dict[str, Any]) -> None:
         self.observer.merge(output["responses"])
+        UNANSWERED.load(output["unanswered"])  # the cleanup's read-back does not wait on them again
 
     # -- start and end --------------------------------------------------------------------------------
 
@@ -103,11 +108,11 @@ class RunState:
         """A worker deletes what it created; the controlling process then deletes whatever any
         process of the run recorded and did not delete (a worker stopped by a Ctrl-C) and counts it all."""
         if not self.controller:
-            clean_up(self.target.base_url, self.ledger, self.waits, read_back=False)  # the controller reads back
+            clean_up(self.target.base_url, self.ledger, self.waits, read_back=False, timeout=self.target.request_timeout)  # the controller reads back
             return
         records = sorted(self.ledgers.glob("*.jsonl")) if self.ledgers else []
         every = CreatedLeads.replay(records) if records else self.ledger
-        self.cleanup = clean_up(self.target.base_url, every, self.waits)
+        self.cleanup = clean_up(self.target.base_url, every, self.waits, timeout=self.target.request_timeout)
         if self.ledgers:
             shutil.rmtree(self.ledgers, ignore_errors=True)
 
@@ -143,6 +148,10 @@ def prepare(config: pytest.Config, resources: ExitStack) -> RunState:
     target = from_options(config.getoption("--base-url"), config.getoption("--api-key"), config.getoption("--api-key-2"))
     if target is None:
         target = resources.enter_context(local_mock())
+    timeout = float(config.getoption("--request-timeout"))
+    if not 0 < timeout <= 3600:
+        raise pytest.UsageError("--request-timeout must be more than 0 and at most 3600 seconds")
+    target = dataclasses.replace(target, request_timeout=timeout)
     report_json, report_dir = report_paths(config)
     if os.environ.get(CONSOLE_ENV):
         waits.CONSOLE[:] = [os.environ[CONSOLE_ENV]]

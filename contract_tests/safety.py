@@ -43,6 +43,8 @@ from contract_tests.curl import curl_line
 from contract_tests.findings import Blocked
 from contract_tests.prerequisites import RULE_CREATE, RULE_DELETE, Prerequisites
 from contract_tests.responses import RULE_TRANSPORT, ResponseRules, Seen
+from contract_tests.spec import REQUEST_TIMEOUT_SECONDS
+from contract_tests.unanswered import UNANSWERED, is_timeout
 from contract_tests.waits import RULE_WAIT_BUDGET, WaitBudget, retry_after_seconds
 
 UUID_LIKE = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
@@ -115,7 +117,7 @@ class RunGuard:
     """Sends Schemathesis cases for one API key, keeping them to the run's own leads."""
 
     def __init__(self, base_url: str, api_key: str, ledger: CreatedLeads, budget: Budget, *,
-                 observer: ResponseRules | None = None, waits: WaitBudget | None = None,
+                 timeout: float = REQUEST_TIMEOUT_SECONDS, observer: ResponseRules | None = None, waits: WaitBudget | None = None,
                  prerequisites: Prerequisites | None = None) -> None:
         self.api_key = api_key
         self.ledger = ledger
@@ -125,11 +127,12 @@ class RunGuard:
         self.waits = waits or WaitBudget(0.0)
         self.prerequisites = prerequisites or Prerequisites.assumed()
         self.requests_sent = 0
+        self.timeout = timeout
         self._swapped_cases: set[str] = set()
         self._shape_broken: set[str] = set()
         self._base_path = urlsplit(base_url).path.rstrip("/")
         self._started = time.monotonic()
-        self._client = LeadsClient(base_url, api_key, ledger, observer=observer, waits=self.waits,
+        self._client = LeadsClient(base_url, api_key, ledger, timeout=timeout, observer=observer, waits=self.waits,
                                    prerequisites=self.prerequisites)
         # One keep-alive session for every case (over HTTPS, no handshake per request); cookies are dropped
         # after each answer, as between the separate sessions Schemathesis would open.
@@ -240,6 +243,9 @@ class RunGuard:
         self.requests_sent += 1
 
     def _call(self, case: Case, kwargs: dict[str, Any]) -> Response:
+        refusal = UNANSWERED.refusal(case.operation.label)
+        if refusal is not None:
+            raise Blocked(RULE_TRANSPORT, refusal)
         self._spend()
         for attempt in range(1, TRANSPORT_ATTEMPTS + 1):
             try:
@@ -252,7 +258,10 @@ class RunGuard:
                 reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
                 if self.observer is not None:
                     self.observer.transport_fault(case.operation.label, _case_curl(case), f"{type(exc).__name__}: {reason}")
-                if attempt < TRANSPORT_ATTEMPTS and case.method.upper() == "GET":  # the only safe repeat
+                if is_timeout(exc):  # a hanging operation: waiting for it again would only cost the timeout again
+                    UNANSWERED.record(case.operation.label, f"{case.method.upper()} {case.formatted_path}: "
+                                      f"{type(exc).__name__} after {kwargs.get('timeout', self.timeout):g} s")
+                elif attempt < TRANSPORT_ATTEMPTS and case.method.upper() == "GET":  # the only safe repeat
                     continue
                 raise Blocked(RULE_TRANSPORT, f"{case.operation.label} got no whole HTTP answer "
                               f"({type(exc).__name__})") from None

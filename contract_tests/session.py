@@ -49,7 +49,7 @@ class ContractRun:
         if self._schema is not None:
             return self._schema
         schema = self._schema = load_schema(self.target.base_url, self.target.api_key, self.generation,
-                                            show_key=self.show_key)
+                                            show_key=self.show_key, timeout=self.target.request_timeout)
         guard = self.guard
 
         def filter_failure(context: Any, failure: Failure, case: Case, response: Response) -> bool:
@@ -72,7 +72,7 @@ def start(config: pytest.Config, target: Target, ledger: CreatedLeads, *, observ
     quick = bool(config.getoption("--quick"))
     generation = Generation.from_options(config.getoption("--seed"), config.getoption("--max-examples"), quick)
     guard = RunGuard(target.base_url, target.api_key, ledger, QUICK_BUDGET if quick else DEFAULT_BUDGET,
-                     observer=observer, waits=waits, prerequisites=prerequisites)
+                     timeout=target.request_timeout, observer=observer, waits=waits, prerequisites=prerequisites)
     _current = ContractRun(target, generation, guard, bool(config.getoption("--show-key")), operation_ids(),
                            observer, waits, prerequisites)
     return _current

@@ -96,7 +96,8 @@ def operation_ids() -> dict[str, str]:
             if method in HTTP_METHODS and isinstance(operation, dict) and "operationId" in operation}
 
 
-def load_schema(base_url: str, api_key: str, generation: Generation, *, show_key: bool) -> OpenApiSchema:
+def load_schema(base_url: str, api_key: str, generation: Generation, *, show_key: bool,
+                timeout: float = REQUEST_TIMEOUT_SECONDS) -> OpenApiSchema:
     """The spec, bound to the target and configured so that the same seed sends the same requests."""
     schemathesis.openapi.format("date-time", realistic_date_times())
     config = schemathesis.Config(seed=generation.seed)
@@ -105,7 +106,7 @@ def load_schema(base_url: str, api_key: str, generation: Generation, *, show_key
     config.output.sanitization.update(enabled=not show_key)  # X-API-Key is among its keys
     schema = schemathesis.openapi.from_path(spec_path(), config=config)
     schema.config.update(
-        base_url=base_url, headers={API_KEY_HEADER: api_key}, request_timeout=REQUEST_TIMEOUT_SECONDS
+        base_url=base_url, headers={API_KEY_HEADER: api_key}, request_timeout=timeout
     )
     schema.config.generation.update(
         modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],

@@ -22,6 +22,7 @@ class Target:
     api_key: str
     api_key_2: str | None
     local_mock: bool = False
+    request_timeout: float = 30.0  # seconds a request waits for its whole answer (`--timeout`)
 
     def masked(self, key: str | None) -> str:
         if not key:

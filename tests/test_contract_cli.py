@@ -13,6 +13,7 @@ import re
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
@@ -303,6 +304,21 @@ def test_unknown_option_is_a_usage_error_with_status_4() -> None:
     result = run_cli("--bogus")
     assert result.returncode == 4
     assert "unrecognized arguments: --bogus" in result.stderr
+
+
+@pytest.mark.parametrize("seconds", ["0", "-1", "nan", "inf", "3601"])
+def test_a_request_timeout_outside_0_to_3600_seconds_is_a_usage_error(seconds: str) -> None:
+    result = run_cli("--base-url", "http://127.0.0.1:9/v1", "--api-key", KEY, "--request-timeout", seconds)
+    assert result.returncode == 4
+    assert "--request-timeout must be more than 0 and at most 3600 seconds" in result.stderr
+
+
+def test_the_same_bound_holds_for_the_suite_run_by_pytest() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "contract_tests", "-p", "no:cacheprovider", "--base-url", "http://127.0.0.1:9/v1",
+         "--api-key", KEY, "--request-timeout", "0"], cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert result.returncode == 4  # pytest's usage error
+    assert "--request-timeout must be more than 0 and at most 3600 seconds" in result.stderr
 
 
 def test_pytest_statuses_map_to_the_documented_exit_codes() -> None:
