@@ -19,7 +19,7 @@ from pathlib import Path
 
 # Only what the options need, before the fork server starts: pytest, httpx and the suite load after it.
 from contract_tests import forkserver
-from contract_tests.target import from_options
+from contract_tests.target import REQUEST_TIMEOUT_SECONDS, from_options
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 EXIT_PASSED, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_UNREACHABLE, EXIT_USAGE, EXIT_INTERNAL = range(6)
@@ -54,9 +54,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "reports, else ./leads-contract-report)")
     parser.add_argument("--max-wait", type=float, default=180.0, metavar="SECONDS",
                         help="the most the run waits for 429s in all (default 180)")
-    parser.add_argument("--request-timeout", type=float, default=30.0, metavar="SECONDS",
-                        help="the most a request waits for its answer (default 30); an operation that timed out "
-                        "is not sent again, and the checks that needed it are BLOCKED")
+    parser.add_argument("--request-timeout", type=float, default=REQUEST_TIMEOUT_SECONDS, metavar="SECONDS",
+                        help=f"the most a request waits for its answer (default {REQUEST_TIMEOUT_SECONDS:g}); an "
+                        "operation that timed out is not sent again, and the checks that needed it are BLOCKED")
     parser.add_argument("--show-key", action="store_true", help="print API keys unmasked in curl lines")
     parser.add_argument("pytest_args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -21,7 +21,7 @@ from contract_tests.findings import BLOCKED_PREFIX, BLOCKED_SEPARATOR
 from contract_tests.responses import RULE_TRANSPORT
 from contract_tests.unanswered import UNANSWERED, record_timeout
 from contract_tests.run_state import RunState, prepare
-from contract_tests.target import Target
+from contract_tests.target import REQUEST_TIMEOUT_SECONDS, Target
 
 STATE_KEY = pytest.StashKey[RunState]()
 RESOURCES_KEY = pytest.StashKey[ExitStack]()
@@ -40,7 +40,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--quick", action="store_true", default=False, help="a fast smoke run: fewer generated cases")
     group.addoption("--show-key", action="store_true", default=False, help="print API keys unmasked in curl lines")
     group.addoption("--max-wait", type=float, default=180.0, help="seconds the run may wait for 429s in all")
-    group.addoption("--request-timeout", type=float, default=30.0, help="seconds a request may wait for its answer")
+    group.addoption("--request-timeout", type=float, default=REQUEST_TIMEOUT_SECONDS,
+                    help="seconds a request may wait for its answer")
     group.addoption("--report-json", default=None, help="write the machine-readable report here "
                     "(default: next to --junitxml)")
     group.addoption("--report-dir", default=None, help="folder for request bodies and left-over ids "

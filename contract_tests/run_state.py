@@ -108,7 +108,8 @@ class RunState:
         """A worker deletes what it created; the controlling process then deletes whatever any
         process of the run recorded and did not delete (a worker stopped by a Ctrl-C) and counts it all."""
         if not self.controller:
-            clean_up(self.target.base_url, self.ledger, self.waits, read_back=False, timeout=self.target.request_timeout)  # the controller reads back
+            # The controlling process reads deleted leads back, once for the whole run.
+            clean_up(self.target.base_url, self.ledger, self.waits, read_back=False, timeout=self.target.request_timeout)
             return
         records = sorted(self.ledgers.glob("*.jsonl")) if self.ledgers else []
         every = CreatedLeads.replay(records) if records else self.ledger

@@ -43,7 +43,7 @@ from contract_tests.curl import curl_line
 from contract_tests.findings import Blocked
 from contract_tests.prerequisites import RULE_CREATE, RULE_DELETE, Prerequisites
 from contract_tests.responses import RULE_TRANSPORT, ResponseRules, Seen
-from contract_tests.spec import REQUEST_TIMEOUT_SECONDS
+from contract_tests.target import REQUEST_TIMEOUT_SECONDS
 from contract_tests.unanswered import UNANSWERED, is_timeout
 from contract_tests.waits import RULE_WAIT_BUDGET, WaitBudget, retry_after_seconds
 
@@ -117,8 +117,8 @@ class RunGuard:
     """Sends Schemathesis cases for one API key, keeping them to the run's own leads."""
 
     def __init__(self, base_url: str, api_key: str, ledger: CreatedLeads, budget: Budget, *,
-                 timeout: float = REQUEST_TIMEOUT_SECONDS, observer: ResponseRules | None = None, waits: WaitBudget | None = None,
-                 prerequisites: Prerequisites | None = None) -> None:
+                 timeout: float = REQUEST_TIMEOUT_SECONDS, observer: ResponseRules | None = None,
+                 waits: WaitBudget | None = None, prerequisites: Prerequisites | None = None) -> None:
         self.api_key = api_key
         self.ledger = ledger
         self.budget = budget

@@ -17,9 +17,9 @@ from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from contract_tests.client import API_KEY_HEADER
+from contract_tests.target import REQUEST_TIMEOUT_SECONDS
 from leads_api_kit import spec_path
 
-REQUEST_TIMEOUT_SECONDS = 30.0
 MAX_NAME_LENGTH = 255
 # JavaScript's trim(): what the documented "name is stored trimmed" removes.
 JS_WHITESPACE = " \t\n\v\f\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+REQUEST_TIMEOUT_SECONDS = 30.0  # the default of `--request-timeout`
 LOCAL_KEY = "contract-suite-key-1"
 LOCAL_KEY_2 = "contract-suite-key-2"
 
@@ -22,7 +23,7 @@ class Target:
     api_key: str
     api_key_2: str | None
     local_mock: bool = False
-    request_timeout: float = 30.0  # seconds a request waits for its whole answer (`--timeout`)
+    request_timeout: float = REQUEST_TIMEOUT_SECONDS  # seconds a request waits for its whole answer
 
     def masked(self, key: str | None) -> str:
         if not key:

@@ -70,7 +70,7 @@ def record_timeout(error: BaseException, base_url: str, timeout: float) -> None:
         return
     base_path = urlsplit(base_url).path.rstrip("/")
     path = urlsplit(str(url)).path
-    relative = path[len(base_path):] if path.startswith(base_path) else path
+    relative = path.removeprefix(base_path)
     UNANSWERED.record(operation_of(str(method), relative),
                       f"{str(method).upper()} {relative}: {type(error).__name__} after {timeout:g} s")
 

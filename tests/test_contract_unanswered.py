@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import requests
 import schemathesis
 
 from contract_tests.cleanup import CONCURRENT_DELETES, clean_up
@@ -24,7 +26,7 @@ from contract_tests.responses import RULE_TRANSPORT
 from contract_tests.safety import Budget, RunGuard
 from contract_tests.spec import spec_path
 from contract_tests.target import serve_in_thread
-from contract_tests.unanswered import UNANSWERED, operation_of
+from contract_tests.unanswered import UNANSWERED, operation_of, record_timeout
 from contract_tests.waits import WaitBudget
 from tests import preloaded
 from tests.reference_server.app import create_app
@@ -83,6 +85,20 @@ def test_paths_are_named_by_the_operation_they_reach() -> None:
     assert operation_of("GET", "/leads/a/b") == "GET /leads/a/b"  # no operation: the path itself
 
 
+@pytest.mark.parametrize("library", ["requests", "httpx"])
+def test_a_timeout_met_by_library_code_blocks_its_operation_too(library: str) -> None:
+    with hanging("GET") as server:
+        lead_id = created_lead(LeadsClient(server.base_url, KEY, CreatedLeads()))
+        url = f"{server.base_url}/leads/{lead_id}"
+        send = requests.get if library == "requests" else httpx.get
+        with pytest.raises(Exception) as timed_out:  # noqa: PT011 - each library raises its own
+            send(url, headers={"X-API-Key": KEY}, timeout=TIMEOUT)
+        assert UNANSWERED.refusal("GET /leads/{id}") is None
+        record_timeout(timed_out.value, server.base_url, TIMEOUT)
+        refusal = UNANSWERED.refusal("GET /leads/{id}")
+        assert refusal is not None and f"GET /leads/{lead_id}: ReadTimeout after {TIMEOUT:g} s" in refusal
+
+
 def test_a_timed_out_request_is_sent_once_and_later_ones_to_its_operation_are_blocked_unsent() -> None:
     with hanging("GET") as server:
         client = LeadsClient(server.base_url, KEY, CreatedLeads(), timeout=TIMEOUT)
@@ -132,11 +148,17 @@ def test_cleanup_reports_deletes_it_could_not_send_after_a_delete_timed_out() ->
         assert len(not_sent) >= len(lead_ids) - CONCURRENT_DELETES, record.left
         # Only the deletes sent before the first timeout waited for it.
         assert len(server.hits("DELETE")) <= CONCURRENT_DELETES
-    with pytest.raises(GarbageResponse):
-        with hanging("DELETE") as server:
-            cleanup_client = LeadsClient(server.base_url, KEY, CreatedLeads(), timeout=TIMEOUT, block_on_failure=False)
-            lead_id = created_lead(cleanup_client)
-            cleanup_client.request("DELETE", f"/leads/{lead_id}")
+
+
+def test_a_client_that_takes_answers_as_they_come_gets_the_refusal_as_no_answer() -> None:
+    with hanging("DELETE") as server:
+        client = LeadsClient(server.base_url, KEY, CreatedLeads(), timeout=TIMEOUT, block_on_failure=False)
+        first, second = created_lead(client), created_lead(client)
+        with pytest.raises(GarbageResponse, match="no HTTP answer"):
+            client.request("DELETE", f"/leads/{first}")
+        with pytest.raises(GarbageResponse, match="DELETE /leads/{id} was not sent"):
+            client.request("DELETE", f"/leads/{second}")
+        assert len(server.hits("DELETE")) == 1
 
 
 @pytest.mark.parametrize(("method", "workers", "most_sent"), [
