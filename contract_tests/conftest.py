@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from contract_tests.client import INTERRUPTED, LeadsClient
-from contract_tests.findings import BLOCKED_PREFIX, BLOCKED_SEPARATOR
+from contract_tests.findings import BLOCKED_PREFIX, BLOCKED_SEPARATOR, key_digest
 from contract_tests.responses import RULE_TRANSPORT
 from contract_tests.unanswered import UNANSWERED, record_timeout
 from contract_tests.run_state import RunState, prepare
@@ -174,7 +174,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     from contract_tests.extraction import findings_of
 
-    findings = findings_of(call.excinfo.value, operation)
+    second_tenant = key_digest(state.target.api_key_2) if state.target.api_key_2 else None
+    findings = findings_of(call.excinfo.value, operation, second_tenant)
     blocker = state.blocker_of(findings)
     if blocker is not None:
         report.outcome = "skipped"

@@ -17,25 +17,27 @@ MAX_FINDINGS = 5
 FINDING_TEXT = re.compile(r"(?P<operation>[^:]+): (?P<what>.+?): expected (?P<expected>.+), got (?P<actual>.+)$")
 
 
-def findings_of(error: BaseException, operation: str | None) -> list[dict[str, Any]]:
+def findings_of(error: BaseException, operation: str | None, second_tenant: str | None = None) -> list[dict[str, Any]]:
+    """The findings of a failure; `second_tenant` is `key_digest` of the run's second key."""
     found: list[dict[str, Any]] = []
-    _walk(error, operation, getattr(error, "leads_curl", None), found)
+    _walk(error, operation, getattr(error, "leads_curl", None), found, second_tenant)
     unique = {item["cause"]: item for item in found}
     return list(unique.values())[:MAX_FINDINGS]
 
 
-def _walk(error: BaseException, operation: str | None, curl: str | None, found: list[dict[str, Any]]) -> None:
+def _walk(error: BaseException, operation: str | None, curl: str | None, found: list[dict[str, Any]],
+          second_tenant: str | None) -> None:
     curl = getattr(error, "leads_curl", None) or curl
     if isinstance(error, Failure):
         found.append(_from_failure(error, operation, curl))
         return
     if isinstance(error, BaseExceptionGroup):
         for member in error.exceptions:
-            _walk(member, operation, curl, found)
+            _walk(member, operation, curl, found, second_tenant)
         return
     message = error.args[0] if error.args else None
     if isinstance(message, Finding):
-        found.append({**message.as_dict(), "summary": str(message).split("\n")[0], "cause": message.cause})
+        found.append({**message.as_dict(), "summary": str(message).split("\n")[0], "cause": message.cause_for(second_tenant)})
         return
     text = (str(error) or type(error).__name__).strip().split("\n")[0]
     parsed = FINDING_TEXT.match(text) if isinstance(error, AssertionError) else None

@@ -6,6 +6,7 @@ failed: it is reported as BLOCKED (a skip, in JUnit), never as a divergence of i
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -28,9 +29,10 @@ class Finding(str):
     actual: str
     curl: str | None
     answer: str | None  # the answer's status, error code and named fields
+    caller: str | None  # which API key sent the request, as a digest (a finding's cause may be written out)
 
     def __new__(cls, operation: str, what: str, expected: Any, actual: Any, curl: str | None = None,
-                answer: str | None = None) -> Finding:
+                answer: str | None = None, caller: str | None = None) -> Finding:
         expected_text = expected if isinstance(expected, str) and what == "HTTP status" else repr(expected)
         actual_text = actual if isinstance(actual, str) and what == "HTTP status" else _short_repr(actual)
         text = f"{operation}: {what}: expected {expected_text}, got {actual_text}"
@@ -38,6 +40,7 @@ class Finding(str):
             text += f"\n  reproduce: {curl}"
         finding = super().__new__(cls, text)
         finding.operation, finding.what, finding.curl, finding.answer = operation, what, curl, answer
+        finding.caller = caller
         finding.expected, finding.actual = expected_text, actual_text
         return finding
 
@@ -46,6 +49,15 @@ class Finding(str):
         """What makes two findings the same divergence: the field, the expectation and the answer."""
         return _VOLATILE.sub("#", f"{self.what}|{self.expected}|{self.actual}") if self.what != "HTTP status" \
             else f"{self.what}|{self.expected}|{self.actual}"
+
+    def cause_for(self, second_tenant: str | None) -> str:
+        """The cause, where a request of the second tenant (`caller_of` its key) that was served instead of
+        refused is a cause of its own: another tenant's lead answered 200 (no owner check) and a deleted lead
+        answered 200 (a soft delete) are two defects, while one wrong error status for both (403) is one."""
+        served = self.what == "HTTP status" and self.actual[:1] == "2" and self.expected[:1] != "2"
+        if served and second_tenant is not None and self.caller == second_tenant:
+            return self.cause + "|as the second tenant"
+        return self.cause
 
     def as_dict(self) -> dict[str, Any]:
         return {"operation": self.operation, "what": self.what, "expected": self.expected,
@@ -95,7 +107,19 @@ def describe(operation: str, what: str, expected: Any, actual: Any, response: ht
     """The failure message every check uses: operation, field, expected, actual, curl."""
     if response is None:
         return Finding(operation, what, expected, actual)
-    return Finding(operation, what, expected, actual, request_curl(response.request), answer_text(response))
+    return Finding(operation, what, expected, actual, request_curl(response.request), answer_text(response),
+                   caller_of(response.request))
+
+
+def caller_of(request: httpx.Request) -> str | None:
+    """Which key sent the request, as `key_digest` gives it; None without a key."""
+    key = request.headers.get("x-api-key")
+    return None if key is None else key_digest(key)
+
+
+def key_digest(key: str) -> str:
+    """A short digest of an API key: which tenant asked, without the key."""
+    return hashlib.sha256(key.strip().encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 def _short_repr(value: Any) -> str:

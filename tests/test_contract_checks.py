@@ -10,7 +10,7 @@ from schemathesis.core.failures import ServerError
 from contract_tests.checks import answer_instant
 from contract_tests.client import CreatedLeads
 from contract_tests.extraction import findings_of
-from contract_tests.findings import Blocked
+from contract_tests.findings import Blocked, Finding, key_digest
 from contract_tests.responses import RULE_CONTENT_TYPE, RULE_ENVELOPE, RULE_RATE_HEADERS, ResponseRules, Seen
 from contract_tests.safety import Budget, RunGuard
 
@@ -75,3 +75,18 @@ def test_a_schemathesis_server_error_without_a_message_is_summarised_with_its_st
     failure = ServerError(operation="POST /leads", status_code=503)
     [finding] = findings_of(failure, "createLead")
     assert finding["summary"] == "POST /leads: Server error: answered 503"
+
+
+def test_a_request_of_the_second_tenant_served_instead_of_refused_is_a_cause_of_its_own() -> None:
+    second = key_digest("second-tenant-key")
+    deleted = Finding("getLead", "HTTP status", "404", "200", caller=key_digest("first-tenant-key"))
+    foreign = Finding("getLead", "HTTP status", "404", "200", caller=second)
+    assert deleted.cause_for(second) != foreign.cause_for(second)
+    assert deleted.cause_for(None) == foreign.cause_for(None)  # no second tenant in the run: nothing to tell apart
+
+
+def test_one_wrong_error_status_is_one_cause_whoever_asked() -> None:
+    second = key_digest("second-tenant-key")
+    missing = Finding("getLead", "HTTP status", "404", "403 FORBIDDEN", caller=key_digest("first-tenant-key"))
+    foreign = Finding("getLead", "HTTP status", "404", "403 FORBIDDEN", caller=second)
+    assert missing.cause_for(second) == foreign.cause_for(second)

@@ -277,3 +277,21 @@ def test_cut_connections_are_one_transport_divergence_without_tracebacks(tmp_pat
     assert rules[SCHEMATHESIS_RULE]["verdict"] != "fail", rules[SCHEMATHESIS_RULE]
     assert "Traceback" not in output and "urllib3" not in output and "INTERNALERROR" not in output
     assert failing(document) == {"every request gets a whole HTTP answer"}, sorted(failing(document))
+
+
+def test_two_defects_answering_200_where_404_is_due_stay_two_divergences(tmp_path: Path) -> None:
+    # No owner check and a soft delete both answer 200 for 404: one divergence would hide the second defect.
+    result, document = run_against(["get_ignores_owner", "soft_delete_visible"], tmp_path)
+    assert result.returncode == 1
+    position = {rule: index for index, item in enumerate(document["divergences"]) for rule in item["rules"]}
+    tenant, deleted = EXPECTED_RULES["get_ignores_owner"], EXPECTED_RULES["soft_delete_visible"]
+    assert tenant in position and deleted in position, [item["rules"] for item in document["divergences"]]
+    assert position[tenant] != position[deleted], [item["rules"] for item in document["divergences"]]
+
+
+def test_one_wrong_error_status_for_missing_and_foreign_leads_stays_one_divergence(tmp_path: Path) -> None:
+    result, document = run_against(["missing_lead_403"], tmp_path)
+    assert result.returncode == 1
+    groups = [item["rules"] for item in document["divergences"] if EXPECTED_RULES["missing_lead_403"] in item["rules"]]
+    assert len(groups) == 1, [item["rules"] for item in document["divergences"]]
+    assert "tenant isolation: another key's lead is 404" in groups[0]  # the second tenant's 403, the same cause
