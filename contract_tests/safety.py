@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import requests
 from schemathesis import Case, Response
-from schemathesis.core.failures import Failure, MalformedJson
+from schemathesis.core.failures import Failure, FailureGroup, MalformedJson
 from schemathesis.openapi.checks import (
     EnsureResourceAvailability,
     JsonSchemaError,
@@ -313,6 +313,14 @@ def response_curl(response: Response) -> str:
     request = response.request
     body = request.body.encode() if isinstance(request.body, str) else request.body
     return curl_line(str(request.method), str(request.url), list(request.headers.items()), body or None)
+
+
+def attach_curl(failures: FailureGroup, response: Response) -> None:
+    """Gives the group and each failure in it the curl line of `response`, for the report: the group a
+    test ends with may be one Schemathesis or Hypothesis builds afresh from the same failures."""
+    curl = response_curl(response)
+    for failure in (failures, *failures.exceptions):
+        failure.leads_curl = curl  # type: ignore[attr-defined]
 
 
 def _case_curl(case: Case) -> str:

@@ -14,7 +14,7 @@ from schemathesis import Case
 from schemathesis.core.failures import FailureGroup
 
 from contract_tests import session
-from contract_tests.safety import response_curl
+from contract_tests.safety import attach_curl
 
 RUN = session.current()
 schema = RUN.schema()
@@ -26,5 +26,5 @@ def test_operation_conforms_to_the_spec(case: Case) -> None:
     try:
         case.validate_response(response)
     except FailureGroup as failures:
-        failures.leads_curl = response_curl(response)  # type: ignore[attr-defined]  # the report's curl line
+        attach_curl(failures, response)
         raise

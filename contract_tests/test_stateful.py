@@ -13,9 +13,11 @@ from typing import Any
 import hypothesis
 import pytest
 from schemathesis import Case, Response
+from schemathesis.core.failures import FailureGroup
 
 from contract_tests import session
 from contract_tests.prerequisites import RULE_CREATE, RULE_DELETE
+from contract_tests.safety import attach_curl
 
 RUN = session.current()
 schema = RUN.schema()
@@ -31,6 +33,13 @@ class LeadLifecycle(schema.as_state_machine()):  # type: ignore[misc]
 
     def call(self, case: Case, **kwargs: Any) -> Response:
         return RUN.guard.send(case, only_tombstone=True, **kwargs)
+
+    def validate_response(self, response: Response, case: Case, additional_checks: Any = None, **kwargs: Any) -> None:
+        try:
+            super().validate_response(response, case, additional_checks, **kwargs)
+        except FailureGroup as failures:
+            attach_curl(failures, response)  # the step that failed
+            raise
 
     def setup(self) -> None:
         # Every scenario starts from a created lead and ends deleting it: without those, nothing to judge.

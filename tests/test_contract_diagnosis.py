@@ -295,3 +295,16 @@ def test_one_wrong_error_status_for_missing_and_foreign_leads_stays_one_divergen
     groups = [item["rules"] for item in document["divergences"] if EXPECTED_RULES["missing_lead_403"] in item["rules"]]
     assert len(groups) == 1, [item["rules"] for item in document["divergences"]]
     assert "tenant isolation: another key's lead is 404" in groups[0]  # the second tenant's 403, the same cause
+
+
+def test_every_divergence_of_many_defects_comes_with_a_curl_line(many_defects_run: Any) -> None:
+    _, document = many_defects_run
+    without = [item["summary"] for item in document["divergences"] if not item["curl"]]
+    assert without == []
+
+
+def test_a_failed_stateful_scenario_names_the_request_of_the_step_that_failed(tmp_path: Path) -> None:
+    result, document = run_against(["soft_delete_visible"], tmp_path, "--", "-k", "Lifecycle")
+    assert result.returncode == 1, result.stdout[-3000:]
+    [links] = [item for item in document["divergences"] if item["rule"] == LINKS_RULE]
+    assert re.match(r"curl -sS -X GET http://127\.0\.0\.1:\d+/v1/leads/[0-9a-f-]{36} ", links["curl"] or ""), links
