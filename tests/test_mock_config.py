@@ -134,7 +134,7 @@ def test_runtime_starts_from_the_settings_and_is_mutable() -> None:
 
 
 def test_the_latency_flag_and_the_settings_route_share_one_bound() -> None:
-    from mock_server.config import MAX_LATENCY_MS
+    from mock_server.option_values import MAX_LATENCY_MS
     from mock_server.controls.faults import MAX_DELAY_MS
     assert MAX_LATENCY_MS == MAX_DELAY_MS
     assert load_settings(["--latency", f"0-{MAX_LATENCY_MS}"], {}).latency_ms == (0, MAX_LATENCY_MS)

@@ -15,7 +15,7 @@ from ..envelope import success
 from ..errors import ApiError, MethodNotAllowed, MissingApiKey, NoUpdates
 from ..errors import RouteNotFound, ValidationFailed, error_response, issue
 from .faults import MAX_DELAY_MS
-from ..config import MAX_RATE_LIMIT, MAX_RATE_WINDOW_SECONDS
+from ..option_values import MAX_RATE_LIMIT, MAX_RATE_WINDOW_SECONDS
 from .journal import Journal, mask_api_key
 from .json_body import Invalid, json_object
 from .panel import ControlPanel
