@@ -5,8 +5,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from contract_tests.client import CreatedLeads, GarbageResponse, LeadsClient
+from contract_tests.client import GarbageResponse, LeadsClient
 from contract_tests.findings import answer_text
+from contract_tests.ledger import CreatedLeads
 from contract_tests.waits import WaitBudget
 
 LEFT_FILE = "leads-left.txt"

@@ -19,9 +19,9 @@ import pytest
 from contract_tests.client import INTERRUPTED, LeadsClient
 from contract_tests.findings import BLOCKED_PREFIX, BLOCKED_SEPARATOR, key_digest
 from contract_tests.responses import RULE_TRANSPORT
-from contract_tests.unanswered import UNANSWERED, record_timeout
 from contract_tests.run_state import RunState, prepare
 from contract_tests.target import REQUEST_TIMEOUT_SECONDS, Target
+from contract_tests.unanswered import UNANSWERED, record_timeout
 
 STATE_KEY = pytest.StashKey[RunState]()
 RESOURCES_KEY = pytest.StashKey[ExitStack]()

@@ -16,7 +16,8 @@ import pytest
 
 from contract_tests import curl, interrupts, preflight, quiet, waits
 from contract_tests.cleanup import CleanupRecord, clean_up, write_left
-from contract_tests.client import CreatedLeads, LeadsClient
+from contract_tests.client import LeadsClient
+from contract_tests.ledger import CreatedLeads
 from contract_tests.prerequisites import Outcome, Prerequisites, probe
 from contract_tests.responses import ResponseRules
 from contract_tests.target import Target, from_options, local_mock

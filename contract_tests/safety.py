@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
-
 from urllib.parse import urlsplit
 
 import requests
@@ -33,7 +32,6 @@ from schemathesis.transport.requests import ManagedCookiesSession
 
 from contract_tests.client import (
     API_KEY_HEADER,
-    CreatedLeads,
     LeadsClient,
     deferred_interrupt,
     stop_if_interrupted,
@@ -41,6 +39,7 @@ from contract_tests.client import (
 )
 from contract_tests.curl import curl_line
 from contract_tests.findings import Blocked
+from contract_tests.ledger import CreatedLeads
 from contract_tests.prerequisites import RULE_CREATE, RULE_DELETE, Prerequisites
 from contract_tests.responses import RULE_TRANSPORT, ResponseRules, Seen
 from contract_tests.target import REQUEST_TIMEOUT_SECONDS

@@ -15,7 +15,7 @@ from schemathesis import Case, Response
 from schemathesis.core.failures import Failure
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from contract_tests.client import CreatedLeads
+from contract_tests.ledger import CreatedLeads
 from contract_tests.prerequisites import Prerequisites
 from contract_tests.responses import ResponseRules
 from contract_tests.safety import Budget, RunGuard

@@ -8,9 +8,9 @@ import pytest
 from schemathesis.core.failures import ServerError
 
 from contract_tests.checks import answer_instant
-from contract_tests.client import CreatedLeads
 from contract_tests.extraction import findings_of
 from contract_tests.findings import Blocked, Finding, key_digest
+from contract_tests.ledger import CreatedLeads
 from contract_tests.responses import RULE_CONTENT_TYPE, RULE_ENVELOPE, RULE_RATE_HEADERS, ResponseRules, Seen
 from contract_tests.safety import Budget, RunGuard
 

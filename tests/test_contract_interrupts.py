@@ -9,8 +9,9 @@ import pytest
 import schemathesis
 
 from contract_tests.cleanup import clean_up
-from contract_tests.client import INTERRUPTED, CreatedLeads, LeadsClient
+from contract_tests.client import INTERRUPTED, LeadsClient
 from contract_tests.findings import Blocked
+from contract_tests.ledger import CreatedLeads
 from contract_tests.safety import Budget, RunGuard
 from contract_tests.spec import spec_path
 from contract_tests.target import serve_in_thread

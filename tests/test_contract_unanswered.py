@@ -20,8 +20,9 @@ import requests
 import schemathesis
 
 from contract_tests.cleanup import CONCURRENT_DELETES, clean_up
-from contract_tests.client import CreatedLeads, GarbageResponse, LeadsClient
+from contract_tests.client import GarbageResponse, LeadsClient
 from contract_tests.findings import Blocked
+from contract_tests.ledger import CreatedLeads
 from contract_tests.responses import RULE_TRANSPORT
 from contract_tests.safety import Budget, RunGuard
 from contract_tests.spec import spec_path
