@@ -14,10 +14,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from contract_tests.deadline import AnswerTimeout, answer_deadline
 from contract_tests.findings import Blocked, answer_text, describe, request_curl
 from contract_tests.ledger import CreatedLeads
 from contract_tests.prerequisites import RULE_CREATE, Prerequisites
 from contract_tests.responses import RULE_ENVELOPE, RULE_TRANSPORT, ResponseRules, Seen
+from contract_tests.target import REQUEST_TIMEOUT_SECONDS
 from contract_tests.unanswered import UNANSWERED, is_timeout, operation_of
 from contract_tests.waits import RULE_WAIT_BUDGET, WaitBudget, retry_after_seconds
 
@@ -110,11 +112,12 @@ class LeadsClient:
             # Ctrl-C waits for the answer: a lead created but never recorded could not be cleaned up.
             with deferred_interrupt():
                 try:
-                    response = self._http.send(request)
-                    response.read()
+                    with answer_deadline(self._http.timeout.read or REQUEST_TIMEOUT_SECONDS):
+                        response = self._http.send(request)
+                        response.read()
                     if unframed(response.status_code, response.headers, request.method):
                         raise httpx.RemoteProtocolError("the answer has no Content-Length or chunked framing: cut short")
-                except httpx.TransportError as exc:
+                except (httpx.TransportError, AnswerTimeout) as exc:
                     if self.observer is not None:
                         self.observer.transport_fault(f"{request.method} {path}", request_curl(request),
                                                       f"{type(exc).__name__}: {exc}")

@@ -202,7 +202,7 @@ def transport_error_in(error: BaseException | None, depth: int = 0) -> BaseExcep
     if error is None or depth > 6:
         return None
     kinds = (requests.RequestException, urllib3.exceptions.HTTPError, httpx.TransportError, http.client.HTTPException,
-             ConnectionError)
+             ConnectionError, TimeoutError)
     if isinstance(error, kinds):
         return error
     members = error.exceptions if isinstance(error, BaseExceptionGroup) else ()

@@ -38,6 +38,7 @@ from contract_tests.client import (
     unframed,
 )
 from contract_tests.curl import curl_line
+from contract_tests.deadline import AnswerTimeout, answer_deadline
 from contract_tests.findings import Blocked
 from contract_tests.ledger import CreatedLeads
 from contract_tests.prerequisites import RULE_CREATE, RULE_DELETE, Prerequisites
@@ -248,12 +249,13 @@ class RunGuard:
         self._spend()
         for attempt in range(1, TRANSPORT_ATTEMPTS + 1):
             try:
-                response = case.call(session=self._session, **kwargs)
+                with answer_deadline(kwargs.get("timeout", self.timeout)):
+                    response = case.call(session=self._session, **kwargs)
                 if unframed(response.status_code, {name.lower(): value for name, value in response.headers.items()},
                             case.method.upper()):
                     raise requests.ConnectionError("the answer has no Content-Length or chunked framing: cut short")
                 return response
-            except requests.RequestException as exc:
+            except (requests.RequestException, AnswerTimeout) as exc:
                 reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
                 if self.observer is not None:
                     self.observer.transport_fault(case.operation.label, _case_curl(case), f"{type(exc).__name__}: {reason}")

@@ -58,6 +58,11 @@ class ContractRun:
         schema.hook(filter_failure)
         return schema
 
+    @property
+    def checks_deadline(self) -> float:
+        """How long Schemathesis' checks of one answer may take: they may send a few requests of their own."""
+        return 3 * self.target.request_timeout
+
     def operation_id(self, label: str) -> str:
         return self.operation_ids.get(label, label)
 

@@ -14,6 +14,7 @@ from schemathesis import Case
 from schemathesis.core.failures import FailureGroup
 
 from contract_tests import session
+from contract_tests.deadline import answer_deadline
 from contract_tests.safety import attach_curl
 
 RUN = session.current()
@@ -24,7 +25,8 @@ schema = RUN.schema()
 def test_operation_conforms_to_the_spec(case: Case) -> None:
     response = RUN.guard.send(case)
     try:
-        case.validate_response(response)
+        with answer_deadline(RUN.checks_deadline):  # some checks send requests of their own
+            case.validate_response(response)
     except FailureGroup as failures:
         attach_curl(failures, response)
         raise

@@ -16,6 +16,7 @@ from schemathesis import Case, Response
 from schemathesis.core.failures import FailureGroup
 
 from contract_tests import session
+from contract_tests.deadline import answer_deadline
 from contract_tests.prerequisites import RULE_CREATE, RULE_DELETE
 from contract_tests.safety import attach_curl
 
@@ -36,7 +37,8 @@ class LeadLifecycle(schema.as_state_machine()):  # type: ignore[misc]
 
     def validate_response(self, response: Response, case: Case, additional_checks: Any = None, **kwargs: Any) -> None:
         try:
-            super().validate_response(response, case, additional_checks, **kwargs)
+            with answer_deadline(RUN.checks_deadline):  # the stateful checks read leads again
+                super().validate_response(response, case, additional_checks, **kwargs)
         except FailureGroup as failures:
             attach_curl(failures, response)  # the step that failed
             raise

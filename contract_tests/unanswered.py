@@ -17,6 +17,8 @@ import httpx
 import requests
 import urllib3
 
+from contract_tests.deadline import AnswerTimeout
+
 
 class Unanswered:
     """What timed out, per operation (`GET /leads/{id}`), with the first timeout's description."""
@@ -55,6 +57,8 @@ UNANSWERED = Unanswered()  # one per process: every client of a worker learns fr
 
 def is_timeout(error: BaseException) -> bool:
     """No answer within the timeout (before the head or while the body came), as either HTTP library says it."""
+    if isinstance(error, AnswerTimeout):
+        return True
     if isinstance(error, httpx.TimeoutException):
         return not isinstance(error, httpx.PoolTimeout)  # the client's own pool, not the server
     if isinstance(error, requests.ConnectionError) and error.args:  # requests wraps a timeout during the body

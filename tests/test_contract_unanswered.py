@@ -50,7 +50,8 @@ class Hanging:
 
 
 @contextmanager
-def hanging(method: str) -> Iterator[Hanging]:
+def hanging(method: str, *, drip: bool = False) -> Iterator[Hanging]:
+    """Never answers `method /v1/leads/{id}`; with `drip`, answers it a byte every 0.1 s, for minutes."""
     inner = create_app([KEY, KEY_2])
     release = threading.Event()  # set at the end, so that the server's shutdown does not wait on a hung request
     seen: list[str] = []
@@ -59,8 +60,16 @@ def hanging(method: str) -> Iterator[Hanging]:
         if scope["type"] == "http":
             seen.append(f"{scope['method']} {scope['path']}")
             if scope["method"] == method and ONE_LEAD.match(scope["path"]):
-                while not release.is_set():
-                    await asyncio.sleep(0.05)
+                if drip:
+                    await send({"type": "http.response.start", "status": 200,
+                                "headers": [(b"content-type", b"application/json"), (b"content-length", b"3000")]})
+                for _ in range(3000):
+                    if release.is_set():
+                        return
+                    if drip:
+                        await send({"type": "http.response.body", "body": b" ", "more_body": True})
+                    await asyncio.sleep(0.1)
+                seen.append("answer complete")
                 return
         await inner(scope, receive, send)
 
@@ -118,6 +127,33 @@ def test_a_timed_out_request_is_sent_once_and_later_ones_to_its_operation_are_bl
         # Other operations, the same path included, are still sent.
         assert client.request("GET", "/leads").status_code == 200
         assert client.request("DELETE", f"/leads/{second}").status_code == 200
+
+
+def test_an_answer_dripped_slower_than_the_timeout_as_a_whole_times_out() -> None:
+    # Each byte comes well within the timeout; the whole answer would take five minutes.
+    with hanging("GET", drip=True) as server:
+        client = LeadsClient(server.base_url, KEY, CreatedLeads(), timeout=TIMEOUT)
+        lead_id = created_lead(client)
+        with pytest.raises(Blocked) as timed_out:
+            client.request("GET", f"/leads/{lead_id}")
+        assert timed_out.value.prerequisite == RULE_TRANSPORT and "Timeout" in timed_out.value.reason
+        assert "answer complete" not in server.seen  # given up on, not waited for
+        assert UNANSWERED.refusal("GET /leads/{id}") is not None
+
+
+def test_a_dripped_generated_answer_times_out_as_a_whole() -> None:
+    with hanging("GET", drip=True) as server:
+        schema = schemathesis.openapi.from_path(spec_path())
+        schema.config.update(base_url=server.base_url, headers={"X-API-Key": KEY})
+        ledger = CreatedLeads()
+        guard = RunGuard(server.base_url, KEY, ledger, Budget(max_requests=100, max_seconds=60.0), timeout=TIMEOUT)
+        lead_id = created_lead(LeadsClient(server.base_url, KEY, ledger))
+        case = schema["/leads/{id}"]["GET"].Case(path_parameters={"id": lead_id})
+        with pytest.raises(Blocked) as timed_out:
+            guard.send(case, timeout=TIMEOUT)
+        assert timed_out.value.prerequisite == RULE_TRANSPORT
+        assert "answer complete" not in server.seen
+        assert UNANSWERED.refusal("GET /leads/{id}") is not None
 
 
 def test_a_timed_out_generated_request_blocks_its_operation_for_later_cases() -> None:
