@@ -24,6 +24,7 @@ from contract_tests.responses import (  # noqa: F401 - the rule modules import t
     RULE_RATE_HEADERS,
     STATUSES,
     UUID,
+    json_of,
 )
 
 DATETIME_FIELDS = ("last_contact_date", "next_follow_up", "created_at", "updated_at")
@@ -49,7 +50,7 @@ def answer_instant(response: httpx.Response) -> datetime | None:
     the server's clock falls back on `Date` instead of failing on it.
     """
     try:
-        stamp = response.json().get("timestamp")
+        stamp = json_of(response.content).get("timestamp")
         return parse_instant(stamp)
     except (ValueError, TypeError, AttributeError):
         pass

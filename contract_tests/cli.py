@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import tempfile
+import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -176,7 +177,13 @@ def run(args: argparse.Namespace, forks: forkserver.ForkServer | None) -> int:
     # in this process must import them afresh.
     for name in [name for name in sys.modules if name.startswith("contract_tests.test_")]:
         del sys.modules[name]
-    return exit_status(int(pytest.main(pytest_arguments(args, forks.python if forks else None))))
+    try:
+        status = int(pytest.main(pytest_arguments(args, forks.python if forks else None)))
+    except Exception:  # noqa: BLE001 - the suite's own failure: never reported as the server's
+        traceback.print_exc()
+        print("leads-contract: internal error of the suite (above): the server was not judged", file=sys.stderr)
+        return EXIT_INTERNAL
+    return exit_status(status)
 
 
 def exit_status(pytest_status: int) -> int:

@@ -18,7 +18,7 @@ from contract_tests.deadline import AnswerTimeout, answer_deadline
 from contract_tests.findings import Blocked, answer_text, describe, request_curl
 from contract_tests.ledger import CreatedLeads
 from contract_tests.prerequisites import RULE_CREATE, Prerequisites
-from contract_tests.responses import RULE_ENVELOPE, RULE_TRANSPORT, ResponseRules, Seen
+from contract_tests.responses import RULE_ENVELOPE, RULE_TRANSPORT, ResponseRules, Seen, json_of
 from contract_tests.target import REQUEST_TIMEOUT_SECONDS
 from contract_tests.unanswered import UNANSWERED, is_timeout, operation_of
 from contract_tests.waits import RULE_WAIT_BUDGET, WaitBudget, retry_after_seconds
@@ -117,7 +117,7 @@ class LeadsClient:
                         response.read()
                     if unframed(response.status_code, response.headers, request.method):
                         raise httpx.RemoteProtocolError("the answer has no Content-Length or chunked framing: cut short")
-                except (httpx.TransportError, AnswerTimeout) as exc:
+                except (httpx.TransportError, httpx.DecodingError, AnswerTimeout) as exc:  # a corrupt gzip body too
                     if self.observer is not None:
                         self.observer.transport_fault(f"{request.method} {path}", request_curl(request),
                                                       f"{type(exc).__name__}: {exc}")
@@ -203,8 +203,8 @@ def body_of(response: httpx.Response) -> dict[str, Any]:
     """The JSON object of an answer. Without one a rule cannot judge its subject: BLOCKED by the
     envelope rule, which counts such answers once for the whole run."""
     try:
-        payload = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        payload = json_of(response.content)
+    except ValueError:
         snippet = response.content[:80].decode("utf-8", errors="backslashreplace") or "(empty body)"
         raise Blocked(RULE_ENVELOPE, f"{response.request.method} {response.url.path} answered {response.status_code} "
                       f"with a body that is not JSON: {snippet!r}") from None
@@ -223,7 +223,7 @@ def unframed(status: int, headers: Any, method: str) -> bool:
 
 def _data_id(response: httpx.Response) -> str | None:
     try:
-        data = response.json().get("data")
+        data = json_of(response.content).get("data")
     except (ValueError, AttributeError):
         return None
     return data.get("id") if isinstance(data, dict) and isinstance(data.get("id"), str) else None

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from contract_tests.curl import curl_line
+from contract_tests.responses import json_of
 
 BLOCKED_PREFIX = "BLOCKED by "
 BLOCKED_SEPARATOR = " — "  # rule names may hold ": "
@@ -90,7 +91,7 @@ def answer_text(response: httpx.Response) -> str:
     """`400 VALIDATION_ERROR (firstName, lastName)`: the status, the error code and the fields it names."""
     text = str(response.status_code)
     try:
-        error = response.json().get("error")
+        error = json_of(response.content).get("error")
     except (ValueError, AttributeError):
         return text
     if isinstance(error, dict) and isinstance(error.get("code"), str):

@@ -13,6 +13,7 @@ import httpx
 
 from contract_tests.client import tls_context
 from contract_tests.curl import mask_key
+from contract_tests.responses import json_of
 from contract_tests.target import Target
 
 TIMEOUT_SECONDS = 10.0
@@ -88,7 +89,7 @@ def _not_the_api(http: httpx.Client, base_url: str, response: httpx.Response) ->
 
 def _is_json(response: httpx.Response) -> bool:
     try:
-        response.json()
+        json_of(response.content)
     except ValueError:
         return False
     return True
@@ -96,7 +97,7 @@ def _is_json(response: httpx.Response) -> bool:
 
 def _is_envelope(response: httpx.Response) -> bool:
     try:
-        payload = response.json()
+        payload = json_of(response.content)
     except ValueError:
         return False
     return isinstance(payload, dict) and "success" in payload
@@ -113,7 +114,7 @@ def _describe_answer(response: httpx.Response) -> str:
 
 def _code(response: httpx.Response) -> str | None:
     try:
-        error = response.json().get("error")
+        error = json_of(response.content).get("error")
     except (ValueError, AttributeError):
         return None
     return error.get("code") if isinstance(error, dict) and isinstance(error.get("code"), str) else None

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from contract_tests.findings import Blocked, answer_text, request_curl
+from contract_tests.responses import json_of
 
 RULE_CREATE = "create with the documented body (prerequisite)"
 RULE_UPDATE = "update with the documented body (prerequisite)"
@@ -127,7 +128,7 @@ def _outcome(rule: str, ok: bool, expected: str, response: httpx.Response, doing
 
 def _data(response: httpx.Response) -> Any:
     try:
-        payload = response.json()
+        payload = json_of(response.content)
     except ValueError:
         return None
     return payload.get("data") if isinstance(payload, dict) else None

@@ -147,8 +147,8 @@ class ContractReport:
 
     # -- the diagnosis ------------------------------------------------------------------------------
 
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        document = self.document()
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
+        document = self.document(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
         for line in render(document):
             terminalreporter.write_line(line)
         path = self.state.report_json
@@ -157,11 +157,13 @@ class ContractReport:
             path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
             terminalreporter.write_line(f"report: {path}")
 
-    def document(self) -> dict[str, Any]:
+    def document(self, *, interrupted: bool = False) -> dict[str, Any]:
+        """The report; an interrupted run that found no divergence gives no verdict on the server."""
         rules = sorted(self.rules.values(), key=lambda result: (-VERDICT_ORDER[result.verdict], result.rule))
         failing = any(result.verdict == "fail" for result in rules)
         return {
-            "verdict": "diverged" if failing else "pass",
+            "verdict": "diverged" if failing else "interrupted" if interrupted else "pass",
+            "interrupted": interrupted,
             "target": self.state.target_document(),
             "rules": [_rule_document(result) for result in rules],
             "divergences": divergences(rules),
@@ -272,8 +274,11 @@ def render(document: dict[str, Any]) -> list[str]:
                      f"after their DELETE was answered: the server may keep deleted leads ({', '.join(still[:3])}"
                      f"{', ...' if len(still) > 3 else ''})")
         lines += ["", line]
-    verdict = "the server matches the spec and the documented rules" if document["verdict"] == "pass" \
-        else "the server diverges"
+    verdict = {"pass": "the server matches the spec and the documented rules",
+               "interrupted": "interrupted before every rule ran: no verdict on the server"}.get(
+        document["verdict"], "the server diverges")
+    if document.get("interrupted") and document["verdict"] == "diverged":
+        verdict += " (interrupted: not every rule ran)"
     lines += ["", f"{len(rules)} rules: {counts['pass']} PASS, {counts['fail']} FAIL, {counts['blocked']} BLOCKED, "
                   f"{counts['skip']} SKIP; {len(distinct)} distinct divergences: {verdict}"]
     return lines

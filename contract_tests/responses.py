@@ -50,12 +50,24 @@ class Seen:
 
     def payload(self) -> Any:
         try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
+            return json_of(self.body)
+        except ValueError:
             return None
 
     def curl(self) -> str:
         return curl_line(self.method, self.url, self.request_headers, self.request_body)
+
+
+def json_of(body: bytes | str) -> Any:
+    """The JSON value of an answer's body; ValueError for anything that is not JSON as RFC 8259 has it, or not
+    readable here: NaN and Infinity, bad UTF-8, nesting past Python's recursion limit, integers past its digit limit."""
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not a JSON value")
+
+    try:
+        return json.loads(body, parse_constant=refuse)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply to read") from None
 
 
 Problem = tuple[str, str] | None  # (expected, actual)

@@ -19,7 +19,7 @@ from contract_tests.cleanup import CleanupRecord, clean_up, write_left
 from contract_tests.client import LeadsClient
 from contract_tests.ledger import CreatedLeads
 from contract_tests.prerequisites import Outcome, Prerequisites, probe
-from contract_tests.responses import ResponseRules
+from contract_tests.responses import ResponseRules, json_of
 from contract_tests.target import Target, from_options, local_mock
 from contract_tests.unanswered import UNANSWERED
 from contract_tests.waits import WaitBudget
@@ -178,7 +178,7 @@ def prepare(config: pytest.Config, resources: ExitStack) -> RunState:
         second = state.client(target.api_key_2)
         try:
             other = second.request("POST", "/leads", json_body={"name": "Contract Suite Probe Lead (second key)"})
-            other_lead = other.json().get("data") if other.status_code < 300 else None
+            other_lead = json_of(other.content).get("data") if other.status_code < 300 else None
             if isinstance(other_lead, dict) and isinstance(other_lead.get("id"), str):
                 second.request("DELETE", f"/leads/{other_lead['id']}")
                 problem = preflight.same_tenant(lead, other_lead)

@@ -42,7 +42,7 @@ from contract_tests.deadline import AnswerTimeout, answer_deadline
 from contract_tests.findings import Blocked
 from contract_tests.ledger import CreatedLeads
 from contract_tests.prerequisites import RULE_CREATE, RULE_DELETE, Prerequisites
-from contract_tests.responses import RULE_TRANSPORT, ResponseRules, Seen
+from contract_tests.responses import RULE_TRANSPORT, ResponseRules, Seen, json_of
 from contract_tests.target import REQUEST_TIMEOUT_SECONDS
 from contract_tests.unanswered import UNANSWERED, is_timeout
 from contract_tests.waits import RULE_WAIT_BUDGET, WaitBudget, retry_after_seconds
@@ -303,7 +303,7 @@ def _canonical(match: str) -> str:
 
 def _data_id(response: Response | Any) -> str | None:
     try:
-        data = response.json().get("data")
+        data = json_of(response.content).get("data")
     except Exception:
         return None
     return data.get("id") if isinstance(data, dict) and isinstance(data.get("id"), str) else None

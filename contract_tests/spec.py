@@ -17,6 +17,7 @@ from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from contract_tests.client import API_KEY_HEADER
+from contract_tests.responses import json_of
 from contract_tests.target import REQUEST_TIMEOUT_SECONDS
 from leads_api_kit import spec_path
 
@@ -145,7 +146,7 @@ def is_documented_acceptance(case: Case) -> bool:
 def is_documented_rejection(case: Case, response: Response) -> bool:
     """A schema-valid request the docs still answer with 400: an unknown cursor, or an update with nothing to update."""
     try:
-        error = response.json().get("error") or {}
+        error = json_of(response.content).get("error") or {}
     except Exception:
         return False
     operation_id = case.operation.definition.raw.get("operationId")

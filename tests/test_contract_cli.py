@@ -325,3 +325,19 @@ def test_pytest_statuses_map_to_the_documented_exit_codes() -> None:
     from contract_tests.cli import exit_status
 
     assert [exit_status(code) for code in (0, 1, 2, 3, 4, 5)] == [0, 1, 2, 5, 4, 4]
+
+
+
+def test_an_error_of_the_suite_itself_exits_5_not_as_a_divergence(reference_server: str) -> None:
+    # pytest.main broken on purpose, in a process of its own: a bug of the suite, not of the server.
+    code = ("import sys, pytest\n"
+            "def broken(*args, **kwargs): raise RuntimeError('a bug of the suite')\n"
+            "pytest.main = broken\n"
+            "from contract_tests import cli\n"
+            "sys.exit(cli.main(sys.argv[1:]))")
+    env = {name: value for name, value in os.environ.items() if not name.startswith("LEADS_API_")}
+    result = subprocess.run([sys.executable, "-c", code, "--base-url", reference_server + "/v1", "--api-key", KEY,
+                             "--workers", "1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert result.returncode == 5, result.stderr[-2000:]
+    assert "RuntimeError: a bug of the suite" in result.stderr
+    assert "leads-contract: internal error of the suite (above): the server was not judged" in result.stderr

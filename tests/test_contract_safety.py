@@ -190,6 +190,12 @@ def test_interrupted_run_still_deletes_what_it_created(interrupted_run: Interrup
     assert after == run.server.before, run.output[-3000:]
 
 
+def test_an_interrupted_run_gives_no_verdict_on_the_server(interrupted_run: Interrupted) -> None:
+    summary = interrupted_run.output.split("Leads API contract summary", 1)[-1]
+    assert "interrupted before every rule ran: no verdict on the server" in summary, summary[-2000:]
+    assert "the server matches the spec" not in summary
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the run's processes from /proc")
 def test_an_interrupt_to_the_controlling_process_stops_its_workers_within_seconds(interrupted_run: Interrupted) -> None:
     # pytest-xdist alone gives its workers 5 s to end before it interrupts them; the run passes the interrupt on.
