@@ -115,7 +115,7 @@ class LeadsClient:
                     with answer_deadline(self._http.timeout.read or REQUEST_TIMEOUT_SECONDS):
                         response = self._http.send(request)
                         response.read()
-                    if unframed(response.status_code, response.headers, request.method):
+                    if unframed(response.status_code, response.headers, request.method, response.http_version):
                         raise httpx.RemoteProtocolError("the answer has no Content-Length or chunked framing: cut short")
                 except (httpx.TransportError, httpx.DecodingError, AnswerTimeout) as exc:  # a corrupt gzip body too
                     if self.observer is not None:
@@ -214,11 +214,17 @@ def body_of(response: httpx.Response) -> dict[str, Any]:
     return payload
 
 
-def unframed(status: int, headers: Any, method: str) -> bool:
-    """An answer whose end cannot be told: what a client makes of a connection cut inside the head."""
+def unframed(status: int, headers: Any, method: str, http_version: str = "1.1") -> bool:
+    """An answer whose end cannot be told: what a client makes of a connection cut inside the head. An answer
+    that says its end is the connection's (HTTP/1.0, or `Connection: close`) is framed (RFC 9112, 6.3)."""
     if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
         return False
-    return "content-length" not in headers and "chunked" not in str(headers.get("transfer-encoding", "")).lower()
+    connection = headers.get("connection", "")
+    connection = ",".join(connection) if isinstance(connection, list) else str(connection)  # Schemathesis: lists
+    closes = http_version.removeprefix("HTTP/") == "1.0" or "close" in {
+        token.strip() for token in connection.lower().split(",")}
+    return not closes and "content-length" not in headers \
+        and "chunked" not in str(headers.get("transfer-encoding", "")).lower()
 
 
 def _data_id(response: httpx.Response) -> str | None:

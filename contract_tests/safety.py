@@ -252,7 +252,7 @@ class RunGuard:
                 with answer_deadline(kwargs.get("timeout", self.timeout)):
                     response = case.call(session=self._session, **kwargs)
                 if unframed(response.status_code, {name.lower(): value for name, value in response.headers.items()},
-                            case.method.upper()):
+                            case.method.upper(), response.http_version):
                     raise requests.ConnectionError("the answer has no Content-Length or chunked framing: cut short")
                 return response
             except (requests.RequestException, AnswerTimeout) as exc:

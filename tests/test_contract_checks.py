@@ -8,6 +8,7 @@ import pytest
 from schemathesis.core.failures import ServerError
 
 from contract_tests.checks import answer_instant
+from contract_tests.client import unframed
 from contract_tests.extraction import findings_of
 from contract_tests.findings import Blocked, Finding, key_digest
 from contract_tests.ledger import CreatedLeads
@@ -90,3 +91,13 @@ def test_one_wrong_error_status_is_one_cause_whoever_asked() -> None:
     missing = Finding("getLead", "HTTP status", "404", "403 FORBIDDEN", caller=key_digest("first-tenant-key"))
     foreign = Finding("getLead", "HTTP status", "404", "403 FORBIDDEN", caller=second)
     assert missing.cause_for(second) == foreign.cause_for(second)
+
+
+def test_an_answer_without_length_or_chunks_is_cut_short_unless_it_ends_with_the_connection() -> None:
+    assert unframed(200, {"content-type": "application/json"}, "GET")
+    assert not unframed(200, {"content-length": "2"}, "GET")
+    assert not unframed(200, {"transfer-encoding": "chunked"}, "GET")
+    assert not unframed(200, {"connection": "keep-alive, Close"}, "GET")  # RFC 9112 6.3: read until closed
+    assert not unframed(200, {"connection": ["close"]}, "GET")  # as Schemathesis lists header values
+    assert not unframed(200, {}, "GET", "HTTP/1.0") and not unframed(200, {}, "GET", "1.0")
+    assert not unframed(204, {}, "DELETE") and not unframed(200, {}, "HEAD")
