@@ -7,7 +7,9 @@ import json
 import os
 import re
 import subprocess
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ import requests
 import schemathesis
 
 from contract_tests.cleanup import CONCURRENT_DELETES, clean_up
+from contract_tests.deadline import AnswerTimeout, answer_deadline
 from contract_tests.client import GarbageResponse, LeadsClient
 from contract_tests.findings import Blocked
 from contract_tests.ledger import CreatedLeads
@@ -225,3 +228,21 @@ def test_a_run_against_a_server_hanging_on_one_operation_waits_once_and_diagnose
     assert len(blocked) >= 3, [(rule["rule"], rule["verdict"], rule["reason"]) for rule in data["rules"]]
     first = data["divergences"][0]
     assert first["rule"] == RULE_TRANSPORT and f"-X {method} " in (first["curl"] or ""), data["divergences"][:2]
+
+
+def test_the_answer_deadline_leaves_an_alarm_set_by_others_running() -> None:
+    rung: list[int] = []
+    previous = signal.signal(signal.SIGALRM, lambda signum, frame: rung.append(signum))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with answer_deadline(5.0):
+            pass
+        remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 0 < remaining <= 0.3
+        with pytest.raises(AnswerTimeout), answer_deadline(0.05):
+            time.sleep(1.0)
+        time.sleep(0.6)  # the outer alarm, due at 0.3 s, rings the handler restored above
+        assert rung == [signal.SIGALRM]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
