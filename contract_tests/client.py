@@ -108,11 +108,12 @@ class LeadsClient:
             if not self.block_on_failure:
                 raise GarbageResponse(refusal)
             raise Blocked(RULE_TRANSPORT, refusal)
+        timeout = self._http.timeout.read or REQUEST_TIMEOUT_SECONDS
         for attempt in range(1, TRANSPORT_ATTEMPTS + 1):
-            # Ctrl-C waits for the answer: a lead created but never recorded could not be cleaned up.
+            # Ctrl-C waits for the answer (at most the timeout): a lead created, never recorded, could not be cleaned up.
             with deferred_interrupt():
                 try:
-                    with answer_deadline(self._http.timeout.read or REQUEST_TIMEOUT_SECONDS):
+                    with answer_deadline(timeout):
                         response = self._http.send(request)
                         response.read()
                     if unframed(response.status_code, response.headers, request.method, response.http_version):
@@ -122,8 +123,7 @@ class LeadsClient:
                         self.observer.transport_fault(f"{request.method} {path}", request_curl(request),
                                                       f"{type(exc).__name__}: {exc}")
                     if is_timeout(exc):  # a hanging operation: waiting for it again would only cost the timeout again
-                        UNANSWERED.record(operation, f"{request.method} {path}: {type(exc).__name__} after "
-                                                     f"{self._http.timeout.read:g} s")
+                        UNANSWERED.record(operation, f"{request.method} {path}: {type(exc).__name__} after {timeout:g} s")
                     elif attempt < TRANSPORT_ATTEMPTS and request.method == "GET":  # the only safe repeat
                         continue
                     if not self.block_on_failure:

@@ -164,7 +164,7 @@ class RunGuard:
 
     def _call_and_record(self, case: Case, kwargs: dict[str, Any]) -> Response:
         stop_if_interrupted()
-        # Ctrl-C waits for the answer: a lead created but never recorded could not be cleaned up.
+        # Ctrl-C waits for the answer (at most the timeout): a lead created, never recorded, could not be cleaned up.
         with deferred_interrupt():
             response = self._call(case, kwargs)
             self._record(case, response)
