@@ -123,7 +123,7 @@ class LeadsClient:
                         self.observer.transport_fault(f"{request.method} {path}", request_curl(request),
                                                       f"{type(exc).__name__}: {exc}")
                     if is_timeout(exc):  # a hanging operation: waiting for it again would only cost the timeout again
-                        UNANSWERED.record(operation, f"{request.method} {path}: {type(exc).__name__} after {timeout:g} s")
+                        UNANSWERED.record(operation, f"{request.method} {path}", exc, timeout)
                     elif attempt < TRANSPORT_ATTEMPTS and request.method == "GET":  # the only safe repeat
                         continue
                     if not self.block_on_failure:

@@ -61,13 +61,14 @@ class Seen:
 def json_of(body: bytes | str) -> Any:
     """The JSON value of an answer's body; ValueError for anything that is not JSON as RFC 8259 has it, or not
     readable here: NaN and Infinity, bad UTF-8, nesting past Python's recursion limit, integers past its digit limit."""
-    def refuse(constant: str) -> Any:
-        raise ValueError(f"{constant} is not a JSON value")
-
     try:
-        return json.loads(body, parse_constant=refuse)
+        return json.loads(body, parse_constant=_refuse_constant)
     except RecursionError:
         raise ValueError("JSON nested too deeply to read") from None
+
+
+def _refuse_constant(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 Problem = tuple[str, str] | None  # (expected, actual)

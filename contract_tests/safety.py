@@ -260,8 +260,8 @@ class RunGuard:
                 if self.observer is not None:
                     self.observer.transport_fault(case.operation.label, _case_curl(case), f"{type(exc).__name__}: {reason}")
                 if is_timeout(exc):  # a hanging operation: waiting for it again would only cost the timeout again
-                    UNANSWERED.record(case.operation.label, f"{case.method.upper()} {case.formatted_path}: "
-                                      f"{type(exc).__name__} after {kwargs.get('timeout', self.timeout):g} s")
+                    UNANSWERED.record(case.operation.label, f"{case.method.upper()} {case.formatted_path}", exc,
+                                      kwargs.get("timeout", self.timeout))
                 elif attempt < TRANSPORT_ATTEMPTS and case.method.upper() == "GET":  # the only safe repeat
                     continue
                 raise Blocked(RULE_TRANSPORT, f"{case.operation.label} got no whole HTTP answer "

@@ -1,8 +1,8 @@
-"""Operations that gave no answer within the request timeout: not sent again by the same process.
+"""Operations that gave no answer within the request timeout: not sent again in the run.
 
 A server that hangs on one operation would cost each later request to it the whole timeout, a GET
 three times over (it is repeated as a cut connection is): a quick run against a server whose
-`GET /leads/{id}` never answers took over 20 minutes. The first timeout is reported under the
+`GET /leads/{id}` never answers had not ended after 25 minutes. The first timeout is reported under the
 transport rule with its curl line; later requests to that operation are not sent, and the checks
 that needed them are BLOCKED by that rule, naming the first timeout.
 """
@@ -27,9 +27,10 @@ class Unanswered:
         self._first: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def record(self, operation: str, what: str) -> None:
+    def record(self, operation: str, request_line: str, error: BaseException, seconds: float) -> None:
+        """`request_line` (`GET /leads/4f1c...`) of `operation` got `error`, no answer within `seconds`."""
         with self._lock:
-            self._first.setdefault(operation, what)
+            self._first.setdefault(operation, f"{request_line}: {type(error).__name__} after {seconds:g} s")
 
     def refusal(self, operation: str) -> str | None:
         """Why a request to `operation` is not sent; None when it may be."""
@@ -43,7 +44,8 @@ class Unanswered:
             return dict(self._first)
 
     def load(self, exported: dict[str, str]) -> None:
-        """What the controlling process learned before its workers started (its prerequisites' probe)."""
+        """What another process of the run exported: the controlling process's probe, for a worker starting;
+        a worker's timeouts, for the controlling process's cleanup."""
         with self._lock:
             self._first.update(exported)
 
@@ -75,8 +77,7 @@ def record_timeout(error: BaseException, base_url: str, timeout: float) -> None:
     base_path = urlsplit(base_url).path.rstrip("/")
     path = urlsplit(str(url)).path
     relative = path.removeprefix(base_path)
-    UNANSWERED.record(operation_of(str(method), relative),
-                      f"{str(method).upper()} {relative}: {type(error).__name__} after {timeout:g} s")
+    UNANSWERED.record(operation_of(str(method), relative), f"{str(method).upper()} {relative}", error, timeout)
 
 
 def _httpx_request(error: httpx.HTTPError) -> httpx.Request | None:
